@@ -1,0 +1,180 @@
+"""The `mta` command: `mta demo`, `mta materialize`, `mta query`, `mta ui`.
+
+User mistakes (a missing setting, a bad selection, bad SQL) end with one clear line and exit code
+2, never a stack trace; a failed asset run ends with its error message and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from mta_pipeline import config
+
+EXAMPLE_QUERY = """\
+SELECT f.surname, count(*) AS files, round(avg(x.duration_s), 1) AS avg_duration_s,
+       round(avg(x.n_notes)) AS avg_notes
+FROM midi_files f JOIN midi_features x USING (vid)
+GROUP BY f.surname ORDER BY files DESC, f.surname LIMIT 5"""
+
+
+def _ensure_dagster_home() -> Path:
+    """DAGSTER_HOME defaults to `$MTA_DATA_DIR/dagster`, with a copy of the repo's dagster.yaml."""
+    home = Path(config.env(config.DAGSTER_HOME) or config.data_dir() / config.DAGSTER_DIR)
+    home.mkdir(parents=True, exist_ok=True)
+    repo_yaml = Path(__file__).resolve().parent.parent / "dagster.yaml"
+    if not config.env(config.DAGSTER_HOME) and repo_yaml.exists():
+        shutil.copyfile(repo_yaml, home / "dagster.yaml")
+    os.environ[config.DAGSTER_HOME] = str(home)
+    return home
+
+
+def _instance():
+    import dagster as dg
+
+    _ensure_dagster_home()
+    return dg.DagsterInstance.get()
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    from mta_pipeline.definitions import defs
+    from mta_pipeline.runner import materialize
+
+    with _instance() as instance:
+        outcome = materialize(defs, instance, args.select, args.shard)
+    if not outcome.ok:
+        print(f"{len(outcome.failures)} run(s) failed:", file=sys.stderr)
+        for failure in outcome.failures:
+            print(f"  {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from mta_pipeline.resources.catalog import DuckDBCatalog
+
+    try:
+        with DuckDBCatalog().connect(read_only=True) as conn:
+            rel = conn.sql(args.sql)
+            print(rel if rel is not None else "ok")
+    except duckdb.Error as exc:
+        print(f"mta query: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _demo_environment(data_dir: Path, count: int) -> None:
+    """Generate the demo corpus (once per count) and point the settings at it."""
+    from mta_pipeline.demo.corpus import generate_corpus
+
+    demo_dir = data_dir / config.DEMO_DIR
+    stamp = demo_dir / f"corpus-{count}.done"
+    archive = demo_dir / "midis_demo.zip"
+    metadata = demo_dir / "giantmidi_metadata.csv"
+    if not (stamp.exists() and archive.exists() and metadata.exists()):
+        print(f"generating the demo corpus ({count} MIDI files) in {demo_dir} ...")
+        started = time.perf_counter()
+        for old in demo_dir.glob("corpus-*.done"):
+            old.unlink()
+        corpus = generate_corpus(demo_dir, count=count)
+        archive, metadata = corpus.archive_path, corpus.metadata_path
+        stamp.touch()
+        print(f"  done in {time.perf_counter() - started:.1f}s")
+    os.environ[config.GIANTMIDI_ARCHIVE_URL] = str(archive)
+    os.environ[config.GIANTMIDI_METADATA_URL] = str(metadata)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mta_pipeline.definitions import defs
+    from mta_pipeline.runner import materialize
+
+    data_dir = config.data_dir()
+    os.environ[config.MTA_DATA_DIR] = str(data_dir)
+    _demo_environment(data_dir, args.count)
+    started = time.perf_counter()
+    print("materializing every asset for every shard ...")
+    with _instance() as instance:
+        outcome = materialize(defs, instance, "*")
+    if not outcome.ok:
+        print(f"demo failed: {outcome.failures}", file=sys.stderr)
+        return 1
+    print(f"\ndemo finished in {time.perf_counter() - started:.1f}s ({outcome.runs} runs)")
+    print(f"  DuckDB catalog : {config.duckdb_path()}")
+    print(f"  lake (Parquet) : {config.lake_url()}")
+    print(f"  MIDI files     : {data_dir / config.MIDI_DIR}")
+    print(f"  Dagster home   : {os.environ[config.DAGSTER_HOME]}  (browse it with `make ui`)")
+    print(f'\nexample: mta query "{" ".join(EXAMPLE_QUERY.split())}"')
+    return cmd_query(argparse.Namespace(sql=EXAMPLE_QUERY))
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Start `dagster dev` (webserver + daemon) on workspace.yaml, with the demo as the default."""
+    _ensure_dagster_home()
+    demo = config.data_dir() / config.DEMO_DIR
+    if not config.env(config.GIANTMIDI_ARCHIVE_URL) and (demo / "midis_demo.zip").exists():
+        print(f"GIANTMIDI_ARCHIVE_URL is not set: using the demo corpus in {demo}")
+        os.environ[config.GIANTMIDI_ARCHIVE_URL] = str(demo / "midis_demo.zip")
+        os.environ[config.GIANTMIDI_METADATA_URL] = str(demo / "giantmidi_metadata.csv")
+    os.environ[config.MTA_DATA_DIR] = str(config.data_dir())
+    root = Path(__file__).resolve().parent.parent
+    dagster = Path(sys.executable).with_name("dagster")
+    argv = [
+        str(dagster),
+        "dev",
+        "-w",
+        str(root / "workspace.yaml"),
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
+    os.execv(argv[0], argv)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mta", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the whole pipeline on the generated offline demo")
+    demo.add_argument("--count", type=int, default=200, help="good MIDI files to generate")
+    demo.set_defaults(func=cmd_demo)
+    mat = sub.add_parser("materialize", help="materialize assets in-process, shard by shard")
+    mat.add_argument("--select", default="*", help="Dagster asset selection, e.g. '*midi_features'")
+    mat.add_argument("--shard", action="append", help="shard key (repeatable); default: all")
+    mat.set_defaults(func=cmd_materialize)
+    query = sub.add_parser("query", help="run SQL on the DuckDB catalog and print the result")
+    query.add_argument("sql")
+    query.set_defaults(func=cmd_query)
+    ui = sub.add_parser("ui", help="start the Dagster UI and daemon on this project")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from mta_pipeline.core.download import ArchiveError
+    from mta_pipeline.core.metadata import MetadataError
+    from mta_pipeline.runner import SelectionError
+
+    try:
+        sys.exit(args.func(args))
+    except (
+        config.ConfigError,
+        ArchiveError,
+        MetadataError,
+        SelectionError,
+        FileNotFoundError,
+    ) as exc:
+        print(f"mta {args.command}: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

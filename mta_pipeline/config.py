@@ -1,0 +1,98 @@
+"""Every environment variable, default, file name and table name the pipeline uses, in one place.
+
+Settings are read lazily (never at import), so tests and the `mta` command can set the environment
+first. A missing or wrong setting raises `ConfigError` with one line: which variable, what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Environment variables (the public interface: keep these names).
+MTA_DATA_DIR = "MTA_DATA_DIR"
+MTA_LAKE_URL = "MTA_LAKE_URL"
+MTA_S3_ENDPOINT_URL = "MTA_S3_ENDPOINT_URL"
+GIANTMIDI_ARCHIVE_URL = "GIANTMIDI_ARCHIVE_URL"
+GIANTMIDI_ARCHIVE_SHA256 = "GIANTMIDI_ARCHIVE_SHA256"
+GIANTMIDI_METADATA_URL = "GIANTMIDI_METADATA_URL"
+MTA_MAX_MEMBER_BYTES = "MTA_MAX_MEMBER_BYTES"
+MTA_FEATURE_WORKERS = "MTA_FEATURE_WORKERS"
+DAGSTER_HOME = "DAGSTER_HOME"
+
+DEFAULT_DATA_DIR = "./data"
+# The largest real GiantMIDI file is about 1.5 MB; anything past this is refused as a zip bomb.
+DEFAULT_MAX_MEMBER_BYTES = 64 * 1024 * 1024
+
+# Files and folders under MTA_DATA_DIR.
+DUCKDB_FILE = "mta.duckdb"
+ARCHIVE_DIR = "archive"
+ARCHIVE_FILE = "giantmidi.zip"
+MIDI_DIR = "midi"
+DEMO_DIR = "demo"
+DAGSTER_DIR = "dagster"
+LAKE_DIR = "lake"
+
+# DuckDB tables, also the lake folder names.
+T_MIDI_FILES = "midi_files"
+T_MIDI_REJECTS = "midi_rejects"
+T_MIDI_FEATURES = "midi_features"
+T_GIANTMIDI_METADATA = "giantmidi_metadata"
+T_GIANTMIDI_ARCHIVE = "giantmidi_archive"
+
+# Dagster concurrency pool that serializes writes to the single-writer DuckDB file.
+DUCKDB_WRITE_POOL = "duckdb_write"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message names the variable and the fix."""
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The variable's value, treating an empty string as unset."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def data_dir() -> Path:
+    return Path(env(MTA_DATA_DIR, DEFAULT_DATA_DIR)).expanduser().resolve()
+
+
+def lake_url() -> str:
+    return env(MTA_LAKE_URL) or str(data_dir() / LAKE_DIR)
+
+
+def duckdb_path() -> Path:
+    return data_dir() / DUCKDB_FILE
+
+
+def max_member_bytes() -> int:
+    return positive_int(MTA_MAX_MEMBER_BYTES, DEFAULT_MAX_MEMBER_BYTES)
+
+
+def feature_workers() -> int | None:
+    """Processes for MIDI parsing; None means one per available core."""
+    return positive_int(MTA_FEATURE_WORKERS, 1) if env(MTA_FEATURE_WORKERS) else None
+
+
+def positive_int(name: str, default: int) -> int:
+    raw = env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(
+            f"{name}={raw!r} is not a positive whole number; set it to e.g. {default}."
+        )
+    return value
+
+
+def require(name: str, what: str) -> str:
+    """The variable's value, or a ConfigError saying how to set it."""
+    value = env(name)
+    if value is None:
+        raise ConfigError(f"{name} is not set: {what}")
+    return value

@@ -1,0 +1,136 @@
+"""Materializing a selection in-process, shard by shard, with one progress line per partition.
+
+Unpartitioned assets upstream of the shards run once first, then each shard gets its own run
+(so a failed shard does not stop the others), then unpartitioned assets downstream of the shards.
+Runs are recorded in the Dagster instance, so they show in the UI next to UI-launched runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from mta_pipeline.partitions import SHARD_KEYS
+
+Echo = Callable[[str], None]
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+SUMMARY_KEYS = ("files", "rejects", "rows", "members", "unchanged")
+
+
+class SelectionError(ValueError):
+    """The selection or shard list names nothing that exists."""
+
+
+@dataclass
+class Outcome:
+    failures: list[str] = field(default_factory=list)
+    runs: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def plan(
+    defs: dg.Definitions, selection: str, shards: Sequence[str] | None
+) -> tuple[list[dg.AssetKey], list[dg.AssetKey], list[dg.AssetKey], list[str]]:
+    """Split the selection into (before-shards, sharded, after-shards) keys and the shard list."""
+    graph = defs.resolve_asset_graph()
+    try:
+        keys = dg.AssetSelection.from_string(selection).resolve(graph)
+    except Exception as exc:
+        raise SelectionError(f"bad --select {selection!r}: {exc}") from exc
+    if not keys:
+        raise SelectionError(f"--select {selection!r} matches no asset")
+    shards = list(shards or SHARD_KEYS)
+    unknown = sorted(set(shards) - set(SHARD_KEYS))
+    if unknown:
+        raise SelectionError(
+            f"unknown shard(s) {unknown}; shards are {SHARD_KEYS[0]}..{SHARD_KEYS[-1]}"
+        )
+    ordered = [k for level in graph.toposorted_asset_keys_by_level for k in level if k in keys]
+    sharded = [k for k in ordered if graph.get(k).is_partitioned]
+    downstream = dg.AssetSelection.assets(*sharded).downstream().resolve(graph)
+    after = [k for k in ordered if k not in sharded and k in downstream]
+    before = [k for k in ordered if k not in sharded and k not in after]
+    return before, sharded, after, shards
+
+
+def _names(keys: Sequence[dg.AssetKey]) -> str:
+    return ", ".join(k.to_user_string() for k in keys)
+
+
+def _summary(result: dg.ExecuteInProcessResult) -> str:
+    parts = []
+    for event in result.get_asset_materialization_events():
+        mat = event.asset_materialization
+        values = {k: v.value for k, v in mat.metadata.items() if k in SUMMARY_KEYS}
+        shown = " ".join(f"{k}={v}" for k, v in values.items())
+        parts.append(
+            f"{mat.asset_key.to_user_string()}({shown})"
+            if shown
+            else mat.asset_key.to_user_string()
+        )
+    return ", ".join(parts)
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause and error.cls_name in ("DagsterExecutionStepExecutionError",):
+                error = error.cause
+            return f"{event.step_key}: {error.message.strip()}"
+    return "run failed"
+
+
+def _run(
+    job: dg.JobDefinition,
+    keys: list[dg.AssetKey],
+    instance: dg.DagsterInstance,
+    label: str,
+    echo: Echo,
+    outcome: Outcome,
+    partition_key: str | None = None,
+) -> None:
+    started = time.perf_counter()
+    result = job.execute_in_process(
+        asset_selection=keys,
+        partition_key=partition_key,
+        instance=instance,
+        run_config=QUIET_LOGS,
+        raise_on_error=False,
+    )
+    outcome.runs += 1
+    took = time.perf_counter() - started
+    if result.success:
+        echo(f"{label} ok in {took:.1f}s: {_summary(result)}")
+    else:
+        message = _failure(result)
+        outcome.failures.append(f"{label}: {message}")
+        echo(f"{label} FAILED in {took:.1f}s: {message}")
+
+
+def materialize(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    selection: str = "*",
+    shards: Sequence[str] | None = None,
+    echo: Echo = print,
+) -> Outcome:
+    before, sharded, after, shard_list = plan(defs, selection, shards)
+    job = defs.resolve_implicit_global_asset_job_def()
+    outcome = Outcome()
+    if before:
+        _run(job, before, instance, f"[setup] {_names(before)}", echo, outcome)
+        if not outcome.ok:
+            return outcome
+    for i, shard in enumerate(shard_list if sharded else [], 1):
+        label = f"[{i:>2}/{len(shard_list)}] shard {shard}"
+        _run(job, sharded, instance, label, echo, outcome, partition_key=shard)
+    if after and outcome.ok:
+        _run(job, after, instance, f"[final] {_names(after)}", echo, outcome)
+    return outcome

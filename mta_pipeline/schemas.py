@@ -1,0 +1,100 @@
+"""Column names and Arrow types of every table: the one source of truth for Parquet and DuckDB.
+
+Writing through these schemas gives empty shards the right types and makes a renamed or
+retyped column fail loudly at the write, not silently in a reader's query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import pyarrow as pa
+
+from mta_pipeline import config
+
+STR, INT, FLOAT, BOOL = pa.string(), pa.int64(), pa.float64(), pa.bool_()
+
+MIDI_FILES = pa.schema(
+    [
+        ("vid", STR),
+        ("shard", STR),
+        ("surname", STR),
+        ("firstname", STR),
+        ("title", STR),
+        ("member", STR),
+        ("size_bytes", INT),
+        ("sha256", STR),
+        ("path", STR),
+        ("archive_sha256", STR),
+    ]
+)
+
+MIDI_REJECTS = pa.schema(
+    [
+        ("member", STR),
+        ("shard", STR),
+        ("reason", STR),
+        ("stage", STR),
+        ("vid", STR),
+        ("archive_sha256", STR),
+    ]
+)
+
+MIDI_FEATURES = pa.schema(
+    [
+        ("vid", STR),
+        ("shard", STR),
+        ("sha256", STR),
+        ("duration_s", FLOAT),
+        ("n_notes", INT),
+        ("pitch_min", INT),
+        ("pitch_max", INT),
+        ("pitch_mean", FLOAT),
+        ("velocity_mean", FLOAT),
+        ("velocity_std", FLOAT),
+        ("notes_per_s", FLOAT),
+        ("pedal_ratio", FLOAT),
+        ("max_polyphony", INT),
+        ("key_estimate", STR),
+        ("title_key", STR),
+        ("key_matches_title", BOOL),
+    ]
+)
+
+GIANTMIDI_METADATA = pa.schema(
+    [
+        ("row_index", INT),
+        ("surname", STR),
+        ("firstname", STR),
+        ("music", STR),
+        ("nationality", STR),
+        ("birth", STR),
+        ("death", STR),
+        ("youtube_title", STR),
+        ("youtube_id", STR),
+        ("similarity", FLOAT),
+        ("piano_solo_prob", FLOAT),
+        ("audio_name", STR),
+        ("audio_duration", FLOAT),
+        ("giant_midi_piano", INT),
+        ("split", STR),
+        ("surname_in_youtube_title", INT),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    config.T_MIDI_FILES: MIDI_FILES,
+    config.T_MIDI_REJECTS: MIDI_REJECTS,
+    config.T_MIDI_FEATURES: MIDI_FEATURES,
+    config.T_GIANTMIDI_METADATA: GIANTMIDI_METADATA,
+}
+
+
+def to_table(name: str, rows: Iterable[Mapping[str, object]]) -> pa.Table:
+    """Rows as an Arrow table of the named schema; missing keys become nulls, extra keys fail."""
+    schema = SCHEMAS[name]
+    rows = list(rows)
+    extra = {k for r in rows for k in r} - set(schema.names)
+    if extra:
+        raise ValueError(f"{name}: columns not in the schema: {sorted(extra)}")
+    return pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
