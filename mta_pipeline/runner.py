@@ -7,9 +7,11 @@ Runs are recorded in the Dagster instance, so they show in the UI next to UI-lau
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 
 import dagster as dg
 
@@ -34,15 +36,27 @@ class Outcome:
         return not self.failures
 
 
+def parse_selection(selection: str) -> dg.AssetSelection:
+    """Dagster's selection syntax; a comma-separated list of clauses is their union (as in the
+    `dagster asset materialize --select` CLI)."""
+    if "," in selection:
+        parts = [dg.AssetSelection.from_string(p.strip()) for p in selection.split(",")]
+        return reduce(operator.or_, parts)
+    return dg.AssetSelection.from_string(selection)
+
+
 def plan(
     defs: dg.Definitions, selection: str, shards: Sequence[str] | None
 ) -> tuple[list[dg.AssetKey], list[dg.AssetKey], list[dg.AssetKey], list[str]]:
     """Split the selection into (before-shards, sharded, after-shards) keys and the shard list."""
     graph = defs.resolve_asset_graph()
     try:
-        keys = dg.AssetSelection.from_string(selection).resolve(graph)
+        keys = parse_selection(selection).resolve(graph)
     except Exception as exc:
-        raise SelectionError(f"bad --select {selection!r}: {exc}") from exc
+        raise SelectionError(
+            f"bad --select {selection!r} ({exc}); examples: '*midi_features', "
+            "'midi_files,midi_features', 'key:midi_files or key:midi_features'"
+        ) from exc
     if not keys:
         raise SelectionError(f"--select {selection!r} matches no asset")
     shards = list(shards or SHARD_KEYS)
@@ -66,7 +80,7 @@ def _names(keys: Sequence[dg.AssetKey]) -> str:
 def _summary(result: dg.ExecuteInProcessResult) -> str:
     parts = []
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
+        mat = event.materialization
         values = {k: v.value for k, v in mat.metadata.items() if k in SUMMARY_KEYS}
         shown = " ".join(f"{k}={v}" for k, v in values.items())
         parts.append(

@@ -82,7 +82,7 @@ class DuckDBCatalog(dg.ConfigurableResource):
     def query(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
         """Run read-only SQL and return the result as Arrow."""
         with self.connect(read_only=True) as conn:
-            return conn.execute(sql, params or []).fetch_arrow_table()
+            return conn.sql(sql, params=params).to_arrow_table()
 
 
 def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:

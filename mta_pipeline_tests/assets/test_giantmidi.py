@@ -1,0 +1,95 @@
+"""The GiantMIDI assets, materialized for real into a temporary data dir."""
+
+import duckdb
+import pyarrow.parquet as pq
+
+from mta_pipeline import config
+from mta_pipeline.definitions import defs
+from mta_pipeline.partitions import SHARD_KEYS, assign_shard
+from mta_pipeline.runner import materialize
+
+
+def table(sql):
+    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_every_good_file_is_a_row_and_every_bad_member_one_reject(materialized, corpus):
+    data_env, _, lines = materialized
+    assert len(lines) == 1 + len(SHARD_KEYS)
+    assert sum(" ok in " in line and "shard" in line for line in lines) == len(SHARD_KEYS)
+
+    features = dict(table("SELECT vid, n_notes FROM midi_features"))
+    assert set(features) == set(corpus.good)
+    assert all(n > 0 for n in features.values())
+    rejects = {m: r.split(":")[0] for m, r in table("SELECT member, reason FROM midi_rejects")}
+    assert rejects == corpus.expected_rejects
+    parse_failures = {m for m, c in corpus.expected_rejects.items() if c == "parse_error"}
+    files = {m for (m,) in table("SELECT member FROM midi_files")}
+    assert files == set(corpus.good.values()) | parse_failures
+    shards = table("SELECT DISTINCT shard, member FROM midi_rejects")
+    assert all(assign_shard(member) == shard for shard, member in shards)
+
+    meta = table("SELECT count(*), count(*) FILTER (giant_midi_piano = 1) FROM giantmidi_metadata")
+    assert meta[0][1] >= len(corpus.good)
+    extracted = list((data_env / config.MIDI_DIR).rglob("*.mid"))
+    assert len(extracted) == len(files)
+    assert all(p.resolve().is_relative_to(data_env.resolve()) for p in extracted)
+    assert not (data_env.parent / "x.mid").exists()
+
+
+def test_lake_holds_per_shard_parquet_matching_duckdb(materialized, corpus):
+    data_env = materialized[0]
+    lake = data_env / config.LAKE_DIR
+    parts = sorted((lake / config.T_MIDI_FEATURES).glob("shard=*/part.parquet"))
+    assert len(parts) == len(SHARD_KEYS)
+    assert sum(pq.read_metadata(p).num_rows for p in parts) == len(corpus.good)
+    assert table("SELECT count(*) FROM midi_features")[0][0] == len(corpus.good)
+
+
+def test_rerunning_a_shard_replaces_exactly_its_rows(materialized, corpus):
+    instance = materialized[1]
+    before = table("SELECT shard, count(*) FROM midi_files GROUP BY shard ORDER BY shard")
+    shard = max(before, key=lambda r: r[1])[0]
+    outcome = materialize(defs, instance, "midi_files,midi_features", [shard])
+    assert outcome.ok and outcome.runs == 1
+    assert table("SELECT shard, count(*) FROM midi_files GROUP BY shard ORDER BY shard") == before
+    assert table("SELECT count(*) FROM midi_features")[0][0] == len(corpus.good)
+
+
+def test_unchanged_archive_is_not_downloaded_again(data_env, instance):
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        asset_selection=[defs.resolve_assets_def("giantmidi_archive").key], instance=instance
+    )
+    first = result.get_asset_materialization_events()[0].materialization.metadata
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        asset_selection=[defs.resolve_assets_def("giantmidi_archive").key], instance=instance
+    )
+    second = result.get_asset_materialization_events()[0].materialization.metadata
+    assert first["unchanged"].value is False and second["unchanged"].value is True
+    assert first["sha256"] == second["sha256"]
+
+
+def test_unique_vid_check_passes_then_fails_on_a_duplicate(data_env, instance):
+    assert materialize(defs, instance, "*", SHARD_KEYS[:4], echo=lambda _: None).ok
+    job = defs.resolve_implicit_global_asset_job_def()
+    key = defs.resolve_assets_def("midi_files").key
+
+    def check_passed() -> bool:
+        result = job.execute_in_process(
+            asset_selection=[key],
+            partition_key=SHARD_KEYS[0],
+            instance=instance,
+            raise_on_error=False,
+        )
+        evals = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        return evals["midi_files_unique_vid"]
+
+    assert check_passed() is True
+    with duckdb.connect(str(config.duckdb_path())) as conn:
+        conn.execute(
+            "INSERT INTO midi_files SELECT * REPLACE ('zz' AS shard) FROM midi_files "
+            "WHERE shard <> ? LIMIT 1",
+            [SHARD_KEYS[0]],
+        )
+    assert check_passed() is False

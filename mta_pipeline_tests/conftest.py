@@ -1,0 +1,81 @@
+"""Shared fixtures: a generated corpus, an isolated data dir and environment per test."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mta_pipeline import config
+from mta_pipeline.demo.corpus import DemoCorpus, generate_corpus
+
+SMALL = 40
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> DemoCorpus:
+    return generate_corpus(tmp_path_factory.mktemp("corpus"), count=SMALL, seed=7)
+
+
+def isolate_env(mp: pytest.MonkeyPatch, root: Path, corpus: DemoCorpus) -> Path:
+    """Point every setting at `root` and the small corpus; nothing from the shell leaks in."""
+    for name in list(os.environ):
+        if name.startswith(("MTA_", "GIANTMIDI_", "YOUTUBE_")):
+            mp.delenv(name)
+    data = root / "data"
+    mp.setenv(config.MTA_DATA_DIR, str(data))
+    mp.setenv(config.GIANTMIDI_ARCHIVE_URL, str(corpus.archive_path))
+    mp.setenv(config.GIANTMIDI_METADATA_URL, str(corpus.metadata_path))
+    mp.setenv(config.DAGSTER_HOME, str(root / "dagster"))
+    mp.setenv(config.MTA_FEATURE_WORKERS, "2")
+    return data
+
+
+@pytest.fixture
+def data_env(tmp_path: Path, corpus: DemoCorpus, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return isolate_env(monkeypatch, tmp_path, corpus)
+
+
+@pytest.fixture
+def instance(data_env: Path):
+    """An in-memory Dagster instance: runs are real, their event log is not kept."""
+    with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+@pytest.fixture(scope="module")
+def materialized(tmp_path_factory: pytest.TempPathFactory, corpus: DemoCorpus):
+    """Every asset of every shard materialized once into a data dir shared by a test module."""
+    from mta_pipeline.definitions import defs
+    from mta_pipeline.runner import materialize
+
+    with pytest.MonkeyPatch.context() as mp, dg.DagsterInstance.ephemeral() as inst:
+        data = isolate_env(mp, tmp_path_factory.mktemp("materialized"), corpus)
+        lines: list[str] = []
+        outcome = materialize(defs, inst, "*", echo=lines.append)
+        assert outcome.ok, outcome.failures
+        yield data, inst, lines
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch):
+    """A real S3-compatible HTTP server on loopback (moto's server mode) with a `lake` bucket."""
+    import s3fs
+    from moto.server import ThreadedMotoServer
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
+    fs.mkdir("lake")
+    try:
+        yield endpoint
+    finally:
+        server.stop()
