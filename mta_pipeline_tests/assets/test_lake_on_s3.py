@@ -1,0 +1,30 @@
+"""The lake on S3: shards written through s3fs to moto's server, then queried from DuckDB."""
+
+import duckdb
+import s3fs
+
+from mta_pipeline import config
+from mta_pipeline.definitions import defs
+from mta_pipeline.partitions import SHARD_KEYS
+from mta_pipeline.runner import materialize
+
+
+def test_shards_land_on_s3_and_duckdb_reads_them_without_httpfs(
+    data_env, instance, s3_endpoint, monkeypatch
+):
+    monkeypatch.setenv(config.MTA_LAKE_URL, "s3://lake/mta")
+    monkeypatch.setenv(config.MTA_S3_ENDPOINT_URL, s3_endpoint)
+    outcome = materialize(defs, instance, "*", SHARD_KEYS[:3], echo=lambda _: None)
+    assert outcome.ok, outcome.failures
+
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
+    assert len(fs.glob("lake/mta/midi_files/shard=*/part.parquet")) == 3
+    assert fs.exists("lake/mta/giantmidi_metadata/giantmidi_metadata.parquet")
+    conn = duckdb.connect()
+    conn.register_filesystem(fs)
+    from_s3 = conn.execute(
+        "SELECT count(*) FROM read_parquet('s3://lake/mta/midi_files/*/*.parquet', "
+        "hive_partitioning = true)"
+    ).fetchone()[0]
+    with duckdb.connect(str(config.duckdb_path()), read_only=True) as catalog:
+        assert catalog.execute("SELECT count(*) FROM midi_files").fetchone()[0] == from_s3 > 0
