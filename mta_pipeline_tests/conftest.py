@@ -1,6 +1,7 @@
 """Shared fixtures: a generated corpus, an isolated data dir and environment per test."""
 
 import os
+import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -73,6 +74,8 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch):
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # moto keeps its state per process: start every test from an empty server.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
     fs.mkdir("lake")
     try:
