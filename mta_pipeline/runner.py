@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
@@ -39,10 +40,10 @@ class Outcome:
 def parse_selection(selection: str) -> dg.AssetSelection:
     """Dagster's selection syntax; a comma-separated list of clauses is their union (as in the
     `dagster asset materialize --select` CLI)."""
-    if "," in selection:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
         parts = [dg.AssetSelection.from_string(p.strip()) for p in selection.split(",")]
-        return reduce(operator.or_, parts)
-    return dg.AssetSelection.from_string(selection)
+    return reduce(operator.or_, parts)
 
 
 def plan(
