@@ -128,16 +128,8 @@ def midi_files(
                 data, reason = archive.read_member(zf, v.member, limit)
             if reason is not None:
                 parsed = v.parsed or archive.try_parse(v.member)
-                rejects.append(
-                    {
-                        "member": v.member,
-                        "shard": shard,
-                        "reason": reason,
-                        "stage": "midi_files",
-                        "vid": parsed.vid if parsed else None,
-                        "archive_sha256": archive_sha,
-                    }
-                )
+                vid = parsed.vid if parsed else None
+                rejects.append(_reject(v.member, shard, reason, "midi_files", vid, archive_sha))
                 continue
             assert v.parsed is not None and data is not None
             sha = archive.sha256_hex(data)
@@ -185,6 +177,20 @@ def midi_files(
     )
 
 
+def _reject(
+    member: str, shard: str, reason: str, stage: str, vid: str | None, archive_sha: str | None
+) -> dict[str, str | None]:
+    """A `midi_rejects` row."""
+    return {
+        "member": member,
+        "shard": shard,
+        "reason": reason,
+        "stage": stage,
+        "vid": vid,
+        "archive_sha256": archive_sha,
+    }
+
+
 def _store_shard(lake: LakeResource, catalog: DuckDBCatalog, table: str, shard: str, data) -> None:
     """The lake file first (the store of record), then the DuckDB catalog's rows for the shard."""
     lake.write_parquet(lake.shard_path(table, shard), data)
@@ -227,15 +233,9 @@ def midi_features(
     rows, rejects = [], []
     for f, r in zip(files, results, strict=True):
         if r.features is None:
+            reason = f"{archive.PARSE_ERROR}: {r.error}"
             rejects.append(
-                {
-                    "member": f["member"],
-                    "shard": shard,
-                    "reason": f"{archive.PARSE_ERROR}: {r.error}",
-                    "stage": "midi_features",
-                    "vid": f["vid"],
-                    "archive_sha256": f["archive_sha256"],
-                }
+                _reject(f["member"], shard, reason, "midi_features", f["vid"], f["archive_sha256"])
             )
             continue
         title_key = parse_title_key(f["title"])

@@ -31,26 +31,12 @@ from pathlib import Path
 
 import pretty_midi
 
+from mta_pipeline.core.metadata import COLUMNS
+
 ARCHIVE_NAME = "midis_demo.zip"
 METADATA_NAME = "giantmidi_metadata.csv"
 MEMBER_DIR = "midis/"
-METADATA_COLUMNS = (
-    "surname",
-    "firstname",
-    "music",
-    "nationality",
-    "birth",
-    "death",
-    "youtube_title",
-    "youtube_id",
-    "similarity",
-    "piano_solo_prob",
-    "audio_name",
-    "audio_duration",
-    "giant_midi_piano",
-    "split",
-    "surname_in_youtube_title",
-)
+METADATA_COLUMNS = COLUMNS  # the CSV the ingester reads: one list for both
 
 # Reject codes a correct ingester must assign (values of DemoCorpus.expected_rejects).
 EMPTY_FILE = "empty_file"
