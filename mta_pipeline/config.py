@@ -19,10 +19,21 @@ GIANTMIDI_METADATA_URL = "GIANTMIDI_METADATA_URL"
 MTA_MAX_MEMBER_BYTES = "MTA_MAX_MEMBER_BYTES"
 MTA_FEATURE_WORKERS = "MTA_FEATURE_WORKERS"
 DAGSTER_HOME = "DAGSTER_HOME"
+YOUTUBE_API_KEY = "YOUTUBE_API_KEY"
+YOUTUBE_API_ENDPOINT = "YOUTUBE_API_ENDPOINT"
+MTA_YOUTUBE_DAILY_QUOTA = "MTA_YOUTUBE_DAILY_QUOTA"
+MTA_YOUTUBE_REFRESH_DAYS = "MTA_YOUTUBE_REFRESH_DAYS"
+MTA_YOUTUBE_CONCURRENCY = "MTA_YOUTUBE_CONCURRENCY"
 
 DEFAULT_DATA_DIR = "./data"
 # The largest real GiantMIDI file is about 1.5 MB; anything past this is refused as a zip bomb.
 DEFAULT_MAX_MEMBER_BYTES = 64 * 1024 * 1024
+
+DEFAULT_YOUTUBE_ENDPOINT = "https://www.googleapis.com"
+DEFAULT_DAILY_QUOTA = 10_000
+DEFAULT_REFRESH_DAYS = 30
+DEFAULT_YOUTUBE_CONCURRENCY = 16
+DEMO_API_KEY = "demo-key"
 
 # Files and folders under MTA_DATA_DIR.
 DUCKDB_FILE = "mta.duckdb"
@@ -39,9 +50,15 @@ T_MIDI_REJECTS = "midi_rejects"
 T_MIDI_FEATURES = "midi_features"
 T_GIANTMIDI_METADATA = "giantmidi_metadata"
 T_GIANTMIDI_ARCHIVE = "giantmidi_archive"
+T_YOUTUBE_VIDEOS = "youtube_videos"
+T_YOUTUBE_COMMENTS = "youtube_comments"
+T_YOUTUBE_COMMENT_STATUS = "youtube_comment_status"
+T_YOUTUBE_QUOTA = "youtube_quota"
+RAW_YOUTUBE_DIR = "raw/youtube"
 
-# Dagster concurrency pool that serializes writes to the single-writer DuckDB file.
+# Dagster concurrency pools: DuckDB writes, and YouTube calls sharing one daily quota.
 DUCKDB_WRITE_POOL = "duckdb_write"
+YOUTUBE_POOL = "youtube_api"
 
 
 class ConfigError(RuntimeError):

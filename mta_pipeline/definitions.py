@@ -2,18 +2,21 @@
 
 import dagster as dg
 
-from mta_pipeline.assets import giantmidi
+from mta_pipeline import config
+from mta_pipeline.assets import giantmidi, youtube
 from mta_pipeline.checks import midi_files_rejects, midi_files_unique_vid
 from mta_pipeline.resources.catalog import DuckDBCatalog
 from mta_pipeline.resources.giantmidi import GiantMidiSource
 from mta_pipeline.resources.lake import LakeResource
+from mta_pipeline.resources.youtube import YouTubeResource
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([giantmidi]),
+    assets=dg.load_assets_from_modules([giantmidi, youtube]),
     asset_checks=[midi_files_unique_vid, midi_files_rejects],
     resources={
         "giantmidi": GiantMidiSource(),
         "lake": LakeResource(),
         "catalog": DuckDBCatalog(),
+        "youtube": YouTubeResource(api_key=dg.EnvVar(config.YOUTUBE_API_KEY)),
     },
 )

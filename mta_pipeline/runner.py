@@ -8,6 +8,7 @@ Runs are recorded in the Dagster instance, so they show in the UI next to UI-lau
 from __future__ import annotations
 
 import operator
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -74,6 +75,24 @@ def plan(
     return before, sharded, after, shards
 
 
+ENV_HINTS = {
+    "YOUTUBE_API_KEY": "export a YouTube Data API v3 key, or run `mta demo` (offline emulator)",
+}
+
+
+def config_error_message(exc: dg.DagsterInvalidConfigError) -> str:
+    """One line per config error; an unset EnvVar becomes 'NAME is not set: what to do'."""
+    lines = []
+    for error in exc.errors or []:
+        found = re.search(r'environment variable "(\w+)" which is not set', error.message)
+        if found:
+            name = found.group(1)
+            lines.append(f"{name} is not set: {ENV_HINTS.get(name, 'export it and rerun')}")
+        else:
+            lines.append(error.message.strip().splitlines()[0])
+    return "; ".join(lines) or str(exc).splitlines()[0]
+
+
 def _names(keys: Sequence[dg.AssetKey]) -> str:
     return ", ".join(k.to_user_string() for k in keys)
 
@@ -110,15 +129,22 @@ def _run(
     echo: Echo,
     outcome: Outcome,
     partition_key: str | None = None,
+    run_config: dict | None = None,
 ) -> None:
     started = time.perf_counter()
-    result = job.execute_in_process(
-        asset_selection=keys,
-        partition_key=partition_key,
-        instance=instance,
-        run_config=QUIET_LOGS,
-        raise_on_error=False,
-    )
+    try:
+        result = job.execute_in_process(
+            asset_selection=keys,
+            partition_key=partition_key,
+            instance=instance,
+            run_config={**QUIET_LOGS, **(run_config or {})},
+            raise_on_error=False,
+        )
+    except dg.DagsterInvalidConfigError as exc:
+        message = config_error_message(exc)
+        outcome.failures.append(f"{label}: {message}")
+        echo(f"{label} FAILED: {message}")
+        return
     outcome.runs += 1
     took = time.perf_counter() - started
     if result.success:

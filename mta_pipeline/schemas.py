@@ -82,11 +82,78 @@ GIANTMIDI_METADATA = pa.schema(
     ]
 )
 
+TS = pa.timestamp("us", tz="UTC")
+
+YOUTUBE_VIDEOS = pa.schema(
+    [
+        ("vid", STR),
+        ("shard", STR),
+        ("title", STR),
+        ("description", STR),
+        ("channel_id", STR),
+        ("channel_title", STR),
+        ("published_at", TS),
+        ("default_language", STR),
+        ("default_audio_language", STR),
+        ("view_count", INT),
+        ("like_count", INT),
+        ("comment_count", INT),
+        ("status", STR),
+        ("reason", STR),
+        ("scraped_at", TS),
+    ]
+)
+
+YOUTUBE_COMMENTS = pa.schema(
+    [
+        ("vid", STR),
+        ("shard", STR),
+        ("rank", INT),
+        ("comment_id", STR),
+        ("text", STR),
+        ("text_display", STR),
+        ("like_count", INT),
+        ("published_at", TS),
+        ("author_channel_id", STR),
+        ("author_display_name", STR),
+        ("reply_count", INT),
+        ("order", STR),
+        ("scraped_at", TS),
+    ]
+)
+
+YOUTUBE_COMMENT_STATUS = pa.schema(
+    [
+        ("vid", STR),
+        ("shard", STR),
+        ("status", STR),
+        ("reason", STR),
+        ("n_comments", INT),
+        ("scraped_at", TS),
+    ]
+)
+
+YOUTUBE_QUOTA = pa.schema(
+    [
+        ("day_pt", pa.date32()),
+        ("units", INT),
+        ("endpoint", STR),
+        ("outcome", STR),
+        ("shard", STR),
+        ("run_id", STR),
+        ("at", TS),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     config.T_MIDI_FILES: MIDI_FILES,
     config.T_MIDI_REJECTS: MIDI_REJECTS,
     config.T_MIDI_FEATURES: MIDI_FEATURES,
     config.T_GIANTMIDI_METADATA: GIANTMIDI_METADATA,
+    config.T_YOUTUBE_VIDEOS: YOUTUBE_VIDEOS,
+    config.T_YOUTUBE_COMMENTS: YOUTUBE_COMMENTS,
+    config.T_YOUTUBE_COMMENT_STATUS: YOUTUBE_COMMENT_STATUS,
+    config.T_YOUTUBE_QUOTA: YOUTUBE_QUOTA,
 }
 
 

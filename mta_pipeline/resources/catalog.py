@@ -79,6 +79,29 @@ class DuckDBCatalog(dg.ConfigurableResource):
                 conn.unregister("incoming")
         return data.num_rows
 
+    def append_rows(self, table: str, data: pa.Table) -> int:
+        """Insert `data` (creating the table on first use); for append-only ledgers."""
+        with self.connect() as conn:
+            conn.register("incoming", data)
+            try:
+                conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS FROM incoming LIMIT 0')
+                _add_missing_columns(conn, table)
+                conn.execute(f'INSERT INTO "{table}" BY NAME FROM incoming')
+            finally:
+                conn.unregister("incoming")
+        return data.num_rows
+
+    def scalar(self, sql: str, params: Sequence[object] | None = None, default: object = None):
+        """The first value of a read-only query, or `default` when the file or table is missing."""
+        if not self.path.exists():
+            return default
+        try:
+            with self.connect(read_only=True) as conn:
+                row = conn.execute(sql, params or []).fetchone()
+        except duckdb.CatalogException:
+            return default
+        return default if row is None or row[0] is None else row[0]
+
     def query(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
         """Run read-only SQL and return the result as Arrow."""
         with self.connect(read_only=True) as conn:

@@ -1,0 +1,65 @@
+"""Every YouTube call of a run, kept until it is written: to the quota ledger and the raw zone.
+
+Calls are flushed at each checkpoint of a scrape, together with the rows they produced, so the
+ledger's `sum(units)` matches the calls made, and raw bodies can be re-parsed later without
+spending quota. Raw files are new parts per flush (`<run>-<seq>.jsonl`): object stores cannot
+append, and a part is never half-written.
+"""
+
+import threading
+import uuid
+
+from mta_pipeline import config, schemas
+from mta_pipeline.core.quota import UNIT_COST, pacific_day
+from mta_pipeline.resources.catalog import DuckDBCatalog
+from mta_pipeline.resources.lake import LakeResource
+from mta_pipeline.resources.youtube import CallRecord, raw_line
+
+
+class ScrapeLog:
+    def __init__(self, lake: LakeResource, catalog: DuckDBCatalog, shard: str, run_id: str):
+        self.lake, self.catalog, self.shard, self.run_id = lake, catalog, shard, run_id
+        self._calls: list[CallRecord] = []
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.total_calls = 0
+
+    def record(self, call: CallRecord) -> None:
+        """Called from worker threads after every attempt."""
+        with self._lock:
+            self._calls.append(call)
+            self.total_calls += 1
+
+    def flush(self) -> int:
+        """Write the calls recorded since the last flush; returns how many."""
+        with self._lock:
+            calls, self._calls = self._calls, []
+        if not calls:
+            return 0
+        self._seq += 1
+        part = f"{self.run_id[:8]}-{self._seq:04d}-{uuid.uuid4().hex[:6]}"
+        by_path: dict[str, list[str]] = {}
+        for call in calls:
+            day = pacific_day(call.at).isoformat()
+            endpoint = call.endpoint.split(".")[0]
+            path = f"{config.RAW_YOUTUBE_DIR}/{endpoint}/shard={self.shard}/date={day}/{part}.jsonl"
+            by_path.setdefault(path, []).append(raw_line(call))
+        for path, lines in by_path.items():
+            self.lake.write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+        rows = [
+            {
+                "day_pt": pacific_day(c.at),
+                "units": UNIT_COST,
+                "endpoint": c.endpoint,
+                "outcome": c.outcome,
+                "shard": self.shard,
+                "run_id": self.run_id,
+                "at": c.at,
+            }
+            for c in calls
+        ]
+        table = schemas.to_table(config.T_YOUTUBE_QUOTA, rows)
+        ledger_path = f"{config.T_YOUTUBE_QUOTA}/shard={self.shard}/{part}.parquet"
+        self.lake.write_parquet(ledger_path, table)
+        self.catalog.append_rows(config.T_YOUTUBE_QUOTA, table)
+        return len(calls)
