@@ -11,6 +11,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mta_pipeline import config
@@ -45,7 +47,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from mta_pipeline.runner import materialize
 
     with _instance() as instance:
-        outcome = materialize(defs, instance, args.select, args.shard)
+        outcome = materialize(defs, instance, args.select, args.shard, force_refresh=args.force)
     if not outcome.ok:
         print(f"{len(outcome.failures)} run(s) failed:", file=sys.stderr)
         for failure in outcome.failures:
@@ -90,6 +92,31 @@ def _demo_environment(data_dir: Path, count: int) -> None:
     os.environ[config.GIANTMIDI_METADATA_URL] = str(metadata)
 
 
+@contextmanager
+def _demo_youtube(demo_dir: Path) -> Iterator[str]:
+    """Start the offline YouTube emulator, point the settings at it, stop it afterwards."""
+    from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
+
+    titles = _demo_titles(demo_dir / "giantmidi_metadata.csv")
+    emulator = YouTubeEmulator.from_env(api_keys=(config.DEMO_API_KEY,), titles=titles)
+    endpoint = emulator.start()
+    os.environ[config.YOUTUBE_API_ENDPOINT] = endpoint
+    os.environ[config.YOUTUBE_API_KEY] = config.DEMO_API_KEY
+    try:
+        yield endpoint
+    finally:
+        emulator.stop()
+
+
+def _demo_titles(metadata: Path) -> dict[str, str]:
+    """The demo videos' YouTube titles, so the emulator's videos match the corpus."""
+    from mta_pipeline.core.metadata import read_metadata
+
+    df, _ = read_metadata(metadata.read_text(encoding="utf-8"))
+    known = df.dropna(subset=["youtube_id", "youtube_title"])
+    return dict(zip(known["youtube_id"], known["youtube_title"], strict=True))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from mta_pipeline.definitions import defs
     from mta_pipeline.runner import materialize
@@ -98,9 +125,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ[config.MTA_DATA_DIR] = str(data_dir)
     _demo_environment(data_dir, args.count)
     started = time.perf_counter()
-    print("materializing every asset for every shard ...")
-    with _instance() as instance:
-        outcome = materialize(defs, instance, "*")
+    with _demo_youtube(data_dir / config.DEMO_DIR) as endpoint:
+        print(f"YouTube Data API emulator listening on {endpoint}")
+        print("materializing every asset for every shard ...")
+        with _instance() as instance:
+            outcome = materialize(defs, instance, "*")
     if not outcome.ok:
         print(f"demo failed: {outcome.failures}", file=sys.stderr)
         return 1
@@ -147,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     mat = sub.add_parser("materialize", help="materialize assets in-process, shard by shard")
     mat.add_argument("--select", default="*", help="Dagster asset selection, e.g. '*midi_features'")
     mat.add_argument("--shard", action="append", help="shard key (repeatable); default: all")
+    mat.add_argument(
+        "--force",
+        action="store_true",
+        help="YouTube assets fetch again even what was scraped within MTA_YOUTUBE_REFRESH_DAYS",
+    )
     mat.set_defaults(func=cmd_materialize)
     query = sub.add_parser("query", help="run SQL on the DuckDB catalog and print the result")
     query.add_argument("sql")

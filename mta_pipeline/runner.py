@@ -93,6 +93,14 @@ def config_error_message(exc: dg.DagsterInvalidConfigError) -> str:
     return "; ".join(lines) or str(exc).splitlines()[0]
 
 
+def _force(keys: Sequence[dg.AssetKey], force: bool) -> dict | None:
+    """Run config asking the YouTube assets among `keys` to fetch again what is still fresh."""
+    scrapers = [k.to_user_string() for k in keys if k.to_user_string().startswith("youtube_")]
+    if not (force and scrapers):
+        return None
+    return {"ops": {name: {"config": {"force": True}} for name in scrapers}}
+
+
 def _names(keys: Sequence[dg.AssetKey]) -> str:
     return ", ".join(k.to_user_string() for k in keys)
 
@@ -161,6 +169,7 @@ def materialize(
     selection: str = "*",
     shards: Sequence[str] | None = None,
     echo: Echo = print,
+    force_refresh: bool = False,
 ) -> Outcome:
     before, sharded, after, shard_list = plan(defs, selection, shards)
     job = defs.resolve_implicit_global_asset_job_def()
@@ -171,7 +180,7 @@ def materialize(
             return outcome
     for i, shard in enumerate(shard_list if sharded else [], 1):
         label = f"[{i:>2}/{len(shard_list)}] shard {shard}"
-        _run(job, sharded, instance, label, echo, outcome, partition_key=shard)
+        _run(job, sharded, instance, label, echo, outcome, shard, _force(sharded, force_refresh))
     if after and outcome.ok:
         _run(job, after, instance, f"[final] {_names(after)}", echo, outcome)
     return outcome

@@ -152,12 +152,13 @@ def youtube_videos(
         f"shard {shard}: {len(vids)} videos, {len(due)} due, {planned} fit in the "
         f"{budget.remaining} units left today, {len(batches)} videos.list calls"
     )
-    done = 0
+    done, answered = 0, 0
     work = lambda ids: (ids, client.videos(ids))  # noqa: E731
     for ids, result in _run_parallel(batches[:1], batches[1:], work, youtube.workers()):
         for vid, row in _batch_rows(ids, result, now).items():
             state.put(vid, [row])
         done += len(ids)
+        answered += not isinstance(result, ApiFailure)
         log.flush()
         state.write()
         context.log.info(f"shard {shard}: videos {done}/{planned}")
@@ -168,6 +169,7 @@ def youtube_videos(
     failure = _stop_failure(budget, pending, now)
     if failure:
         raise failure
+    _fail_if_nothing_answered(batches, answered, state, "videos.list")
     if pending:
         context.log.warning(f"shard {shard}: {pending} videos pending: the day's quota is spent")
     return dg.MaterializeResult(
@@ -187,6 +189,22 @@ def youtube_videos(
             ),
         }
     )
+
+
+def _fail_if_nothing_answered(
+    calls: list[Any], answered: int, state: ShardState, endpoint: str
+) -> None:
+    """A run whose every call failed is a failed run, though the statuses are recorded."""
+    if calls and not answered:
+        reasons = Counter(
+            r[0]["reason"] for r in state.rows.values() if r and r[0]["status"] == FAILED
+        )
+        if reasons:
+            reason, n = reasons.most_common(1)[0]
+            raise dg.Failure(
+                f"all {len(calls)} {endpoint} calls failed ({n}x {reason}); the videos are "
+                "recorded as failed and the next run fetches them again."
+            )
 
 
 def _video_due(row: list[dict[str, Any]] | None, fresh_after: datetime) -> bool:
@@ -266,9 +284,11 @@ def youtube_comments(
         f"shard {shard}: {len(to_call)} comment calls due, {budget.remaining} units left today"
     )
     work = lambda vid: (vid, client.comment_threads(vid))  # noqa: E731
+    answered = 0
     for n, (vid, result) in enumerate(
         _run_parallel(to_call[:1], to_call[1:], work, youtube.workers()), 1
     ):
+        answered += not isinstance(result, ApiFailure) or result.kind is Kind.TERMINAL
         vid_status, rows = _comment_result(vid, result, now)
         status.put(vid, [vid_status])
         if vid_status["status"] != PENDING:
@@ -281,6 +301,7 @@ def youtube_comments(
     failure = _stop_failure(budget, statuses.get(PENDING, 0), now)
     if failure:
         raise failure
+    _fail_if_nothing_answered(to_call, answered, status, "commentThreads.list")
     all_comments = [r for rows in comments.rows.values() for r in rows]
     return dg.MaterializeResult(
         metadata={

@@ -219,7 +219,10 @@ class YouTubeClient:
 
         request.postproc = keep_raw
         try:
-            return request.execute(num_retries=0), captured.get("status"), _text(captured)
+            body = request.execute(num_retries=0)
+            if not isinstance(body, dict):  # the client returns unparsable JSON as a string
+                raise ValueError(f"response body is not JSON: {str(body)[:80]!r}")
+            return body, captured.get("status"), _text(captured)
         except HttpError as exc:
             failure = classify_http_error(exc.resp.status, exc.content)
             return failure, exc.resp.status, _text({"body": exc.content})
