@@ -138,8 +138,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  lake (Parquet) : {config.lake_url()}")
     print(f"  MIDI files     : {data_dir / config.MIDI_DIR}")
     print(f"  Dagster home   : {os.environ[config.DAGSTER_HOME]}  (browse it with `make ui`)")
+    _print_youtube_summary()
     print(f'\nexample: mta query "{" ".join(EXAMPLE_QUERY.split())}"')
     return cmd_query(argparse.Namespace(sql=EXAMPLE_QUERY))
+
+
+def _print_youtube_summary() -> None:
+    from mta_pipeline.resources.catalog import DuckDBCatalog
+
+    catalog = DuckDBCatalog()
+    videos = catalog.scalar(f"SELECT count(*) FROM {config.T_YOUTUBE_VIDEOS}", default=0)
+    ok = catalog.scalar(
+        f"SELECT count(*) FROM {config.T_YOUTUBE_VIDEOS} WHERE status = 'ok'", default=0
+    )
+    comments = catalog.scalar(f"SELECT count(*) FROM {config.T_YOUTUBE_COMMENTS}", default=0)
+    units = catalog.scalar(f"SELECT sum(units) FROM {config.T_YOUTUBE_QUOTA}", default=0)
+    per_video = units / videos if videos else 0
+    print(
+        f"  YouTube        : {videos} videos ({ok} available), {comments} comments, "
+        f"{units} quota units ({per_video:.3f} per video)"
+    )
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

@@ -21,7 +21,17 @@ from mta_pipeline.partitions import SHARD_KEYS
 
 Echo = Callable[[str], None]
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-SUMMARY_KEYS = ("files", "rejects", "rows", "members", "unchanged")
+SUMMARY_KEYS = (
+    "files",
+    "rejects",
+    "rows",
+    "members",
+    "fetched",
+    "pending",
+    "comments",
+    "quota_units_spent",
+    "unchanged",
+)
 
 
 class SelectionError(ValueError):

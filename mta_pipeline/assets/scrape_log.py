@@ -9,16 +9,17 @@ append, and a part is never half-written.
 import threading
 import uuid
 
+import pyarrow as pa
+
 from mta_pipeline import config, schemas
 from mta_pipeline.core.quota import UNIT_COST, pacific_day
-from mta_pipeline.resources.catalog import DuckDBCatalog
 from mta_pipeline.resources.lake import LakeResource
 from mta_pipeline.resources.youtube import CallRecord, raw_line
 
 
 class ScrapeLog:
-    def __init__(self, lake: LakeResource, catalog: DuckDBCatalog, shard: str, run_id: str):
-        self.lake, self.catalog, self.shard, self.run_id = lake, catalog, shard, run_id
+    def __init__(self, lake: LakeResource, shard: str, run_id: str):
+        self.lake, self.shard, self.run_id = lake, shard, run_id
         self._calls: list[CallRecord] = []
         self._lock = threading.Lock()
         self._seq = 0
@@ -30,12 +31,13 @@ class ScrapeLog:
             self._calls.append(call)
             self.total_calls += 1
 
-    def flush(self) -> int:
-        """Write the calls recorded since the last flush; returns how many."""
+    def flush(self) -> pa.Table | None:
+        """Write the raw bodies and the lake's ledger part for the calls recorded since the last
+        flush; returns the ledger rows for the catalog (None when there were no calls)."""
         with self._lock:
             calls, self._calls = self._calls, []
         if not calls:
-            return 0
+            return None
         self._seq += 1
         part = f"{self.run_id[:8]}-{self._seq:04d}-{uuid.uuid4().hex[:6]}"
         by_path: dict[str, list[str]] = {}
@@ -61,5 +63,4 @@ class ScrapeLog:
         table = schemas.to_table(config.T_YOUTUBE_QUOTA, rows)
         ledger_path = f"{config.T_YOUTUBE_QUOTA}/shard={self.shard}/{part}.parquet"
         self.lake.write_parquet(ledger_path, table)
-        self.catalog.append_rows(config.T_YOUTUBE_QUOTA, table)
-        return len(calls)
+        return table

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 
 from mta_pipeline import config as settings
 from mta_pipeline import schemas
@@ -101,8 +102,8 @@ def _run_parallel(
 class ShardState:
     """A shard's rows keyed by vid, written whole to the lake and the catalog at checkpoints."""
 
-    def __init__(self, lake: LakeResource, catalog: DuckDBCatalog, table: str, shard: str):
-        self.lake, self.catalog, self.table, self.shard = lake, catalog, table, shard
+    def __init__(self, lake: LakeResource, table: str, shard: str):
+        self.lake, self.table_name, self.shard = lake, table, shard
         self.rows: dict[str, list[dict[str, Any]]] = {}
         for row in _previous(lake, table, shard):
             self.rows.setdefault(row["vid"], []).append(row)
@@ -113,11 +114,22 @@ class ShardState:
     def keep_only(self, vids: set[str]) -> None:
         self.rows = {v: r for v, r in self.rows.items() if v in vids}
 
-    def write(self) -> None:
+    def table(self) -> pa.Table:
         rows = [r for vid in sorted(self.rows) for r in self.rows[vid]]
-        data = schemas.to_table(self.table, rows)
-        self.lake.write_parquet(self.lake.shard_path(self.table, self.shard), data)
-        self.catalog.replace_rows(self.table, data, {"shard": self.shard})
+        return schemas.to_table(self.table_name, rows)
+
+
+def checkpoint(log: ScrapeLog, catalog: DuckDBCatalog, *states: ShardState) -> None:
+    """Write the shard's state and the calls behind it: lake files first (each whole), then one
+    catalog transaction, so the ledger and the rows it paid for land together."""
+    ledger = log.flush()
+    replace = []
+    for state in states:
+        data = state.table()
+        state.lake.write_parquet(state.lake.shard_path(state.table_name, state.shard), data)
+        replace.append((state.table_name, data, {"shard": state.shard}))
+    append = [(settings.T_YOUTUBE_QUOTA, ledger)] if ledger is not None else []
+    catalog.apply(replace=replace, append=append)
 
 
 @dg.asset(
@@ -138,12 +150,12 @@ def youtube_videos(
     """Title, description, channel and statistics of each video: `videos.list`, 50 ids a unit."""
     shard, now = context.partition_key, datetime.now(UTC)
     vids = _shard_vids(lake, shard)
-    state = ShardState(lake, catalog, settings.T_YOUTUBE_VIDEOS, shard)
+    state = ShardState(lake, settings.T_YOUTUBE_VIDEOS, shard)
     state.keep_only(set(vids))
     fresh_after = now - timedelta(days=youtube.refresh_after_days())
     due = [v for v in vids if config.force or _video_due(state.rows.get(v), fresh_after)]
     budget = _budget(youtube, catalog, now)
-    log = ScrapeLog(lake, catalog, shard, context.run_id)
+    log = ScrapeLog(lake, shard, context.run_id)
     client = youtube.client(budget, log.record)
     batches, planned = _plan_batches(due, budget.remaining)
     for vid in due[planned:]:
@@ -159,11 +171,9 @@ def youtube_videos(
             state.put(vid, [row])
         done += len(ids)
         answered += not isinstance(result, ApiFailure)
-        log.flush()
-        state.write()
+        checkpoint(log, catalog, state)
         context.log.info(f"shard {shard}: videos {done}/{planned}")
-    log.flush()
-    state.write()
+    checkpoint(log, catalog, state)
     statuses = Counter(rows[0]["status"] for rows in state.rows.values())
     pending = statuses.get(PENDING, 0)
     failure = _stop_failure(budget, pending, now)
@@ -265,8 +275,8 @@ def youtube_comments(
     """Top comments (order=relevance) of each available video that has any; one unit a video."""
     shard, now = context.partition_key, datetime.now(UTC)
     videos = {r["vid"]: r for r in _previous(lake, settings.T_YOUTUBE_VIDEOS, shard)}
-    comments = ShardState(lake, catalog, settings.T_YOUTUBE_COMMENTS, shard)
-    status = ShardState(lake, catalog, settings.T_YOUTUBE_COMMENT_STATUS, shard)
+    comments = ShardState(lake, settings.T_YOUTUBE_COMMENTS, shard)
+    status = ShardState(lake, settings.T_YOUTUBE_COMMENT_STATUS, shard)
     comments.keep_only(set(videos))
     status.keep_only(set(videos))
     to_call = []
@@ -278,7 +288,7 @@ def youtube_comments(
         elif config.force or _comments_due(status.rows.get(vid), video):
             to_call.append(vid)
     budget = _budget(youtube, catalog, now)
-    log = ScrapeLog(lake, catalog, shard, context.run_id)
+    log = ScrapeLog(lake, shard, context.run_id)
     client = youtube.client(budget, log.record)
     context.log.info(
         f"shard {shard}: {len(to_call)} comment calls due, {budget.remaining} units left today"
@@ -294,9 +304,9 @@ def youtube_comments(
         if vid_status["status"] != PENDING:
             comments.put(vid, [{**r, "scraped_at": now} for r in rows])
         if n % CHECKPOINT_EVERY == 0:
-            _checkpoint(log, comments, status)
+            checkpoint(log, catalog, comments, status)
             context.log.info(f"shard {shard}: comments {n}/{len(to_call)}")
-    _checkpoint(log, comments, status)
+    checkpoint(log, catalog, comments, status)
     statuses = Counter(rows[0]["status"] for rows in status.rows.values())
     failure = _stop_failure(budget, statuses.get(PENDING, 0), now)
     if failure:
@@ -318,12 +328,6 @@ def youtube_comments(
             ),
         }
     )
-
-
-def _checkpoint(log: ScrapeLog, comments: ShardState, status: ShardState) -> None:
-    log.flush()
-    comments.write()
-    status.write()
 
 
 def _comment_status(

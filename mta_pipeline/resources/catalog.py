@@ -61,35 +61,32 @@ class DuckDBCatalog(dg.ConfigurableResource):
 
         Rerunning a shard therefore replaces exactly that shard's rows.
         """
-        where = where or {}
-        with self.connect() as conn:
-            conn.register("incoming", data)
-            conn.execute("BEGIN")
-            try:
-                conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS FROM incoming LIMIT 0')
-                _add_missing_columns(conn, table)
-                clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
-                conn.execute(f'DELETE FROM "{table}" WHERE {clause}', list(where.values()))
-                conn.execute(f'INSERT INTO "{table}" BY NAME FROM incoming')
-                conn.execute("COMMIT")
-            except Exception:
-                conn.execute("ROLLBACK")
-                raise
-            finally:
-                conn.unregister("incoming")
+        self.apply(replace=[(table, data, where or {})])
         return data.num_rows
 
     def append_rows(self, table: str, data: pa.Table) -> int:
         """Insert `data` (creating the table on first use); for append-only ledgers."""
-        with self.connect() as conn:
-            conn.register("incoming", data)
-            try:
-                conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS FROM incoming LIMIT 0')
-                _add_missing_columns(conn, table)
-                conn.execute(f'INSERT INTO "{table}" BY NAME FROM incoming')
-            finally:
-                conn.unregister("incoming")
+        self.apply(append=[(table, data)])
         return data.num_rows
+
+    def apply(
+        self,
+        replace: Sequence[tuple[str, pa.Table, dict[str, str]]] = (),
+        append: Sequence[tuple[str, pa.Table]] = (),
+    ) -> None:
+        """Several replacements and appends in one connection and one transaction: a checkpoint
+        lands whole or not at all."""
+        with self.connect() as conn:
+            conn.execute("BEGIN")
+            try:
+                for table, data, where in replace:
+                    _insert(conn, table, data, where)
+                for table, data in append:
+                    _insert(conn, table, data, None)
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
 
     def scalar(self, sql: str, params: Sequence[object] | None = None, default: object = None):
         """The first value of a read-only query, or `default` when the file or table is missing."""
@@ -106,6 +103,22 @@ class DuckDBCatalog(dg.ConfigurableResource):
         """Run read-only SQL and return the result as Arrow."""
         with self.connect(read_only=True) as conn:
             return conn.sql(sql, params=params).to_arrow_table()
+
+
+def _insert(
+    conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: dict[str, str] | None
+) -> None:
+    """Create the table from `data`'s schema if needed; delete `where` (unless None); insert."""
+    conn.register("incoming", data)
+    try:
+        conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS FROM incoming LIMIT 0')
+        _add_missing_columns(conn, table)
+        if where is not None:
+            clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
+            conn.execute(f'DELETE FROM "{table}" WHERE {clause}', list(where.values()))
+        conn.execute(f'INSERT INTO "{table}" BY NAME FROM incoming')
+    finally:
+        conn.unregister("incoming")
 
 
 def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:

@@ -1,12 +1,14 @@
 """The YouTube Data API v3 through google-api-python-client, with quota, retries and redaction.
 
-One `httplib2.Http` and one built service per worker thread (httplib2 is not thread-safe). The
+One built service, and one `httplib2.Http` per worker thread passed to `execute(http=…)`
+(httplib2 is not thread-safe). The
 client's own retries are off (`num_retries=0`): this module retries with capped, jittered
 exponential backoff so that every attempt is counted in the quota ledger and none is unbounded.
 The API key is never shown: URLs and messages pass through `redact`, and `HttpError` (whose text
 carries the request URL) never leaves this module.
 """
 
+import functools
 import http.client
 import json
 import logging
@@ -147,21 +149,13 @@ class YouTubeClient:
         self.record = record
         self._local = threading.local()
         self._rand = random.Random()
+        self._service = _built_service(settings.api_key, settings.endpoint())
 
-    def _service(self) -> Any:
-        service = getattr(self._local, "service", None)
-        if service is None:
-            service = build(
-                "youtube",
-                "v3",
-                developerKey=self.settings.api_key,
-                http=httplib2.Http(timeout=self.settings.timeout_s),
-                client_options={"api_endpoint": self.settings.endpoint()},
-                static_discovery=True,
-                cache_discovery=False,
-            )
-            self._local.service = service
-        return service
+    def _http(self) -> httplib2.Http:
+        http = getattr(self._local, "http", None)
+        if http is None:
+            http = self._local.http = httplib2.Http(timeout=self.settings.timeout_s)
+        return http
 
     def videos(self, ids: list[str]) -> dict[str, Any] | ApiFailure:
         params = {"part": "snippet,statistics", "id": ",".join(ids)}
@@ -210,7 +204,7 @@ class YouTubeClient:
     def _attempt(self, make: Callable[[Any], Any]) -> tuple[Any, int | None, str | None]:
         """One HTTP call: (parsed body or failure, HTTP status, raw body as received)."""
         captured: dict[str, Any] = {}
-        request = make(self._service())
+        request = make(self._service)
         parse = request.postproc
 
         def keep_raw(resp: Any, content: bytes) -> Any:
@@ -219,7 +213,7 @@ class YouTubeClient:
 
         request.postproc = keep_raw
         try:
-            body = request.execute(num_retries=0)
+            body = request.execute(http=self._http(), num_retries=0)
             if not isinstance(body, dict):  # the client returns unparsable JSON as a string
                 raise ValueError(f"response body is not JSON: {str(body)[:80]!r}")
             return body, captured.get("status"), _text(captured)
@@ -230,6 +224,21 @@ class YouTubeClient:
             return transport_failure(exc), captured.get("status"), _text(captured)
         except TRANSPORT_ERRORS as exc:
             return transport_failure(exc), None, None
+
+
+@functools.lru_cache(maxsize=8)
+def _built_service(api_key: str, endpoint: str) -> Any:
+    """The discovery-built service, made once: parsing the bundled discovery document takes
+    ~100 ms. Requests made from it are independent; each thread sends them on its own Http."""
+    return build(
+        "youtube",
+        "v3",
+        developerKey=api_key,
+        http=httplib2.Http(),
+        client_options={"api_endpoint": endpoint},
+        static_discovery=True,
+        cache_discovery=False,
+    )
 
 
 def _text(captured: dict[str, Any]) -> str | None:
