@@ -1,0 +1,116 @@
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from mta_pipeline.core.youtube_api import (
+    COMMENT_STATUS_BY_REASON,
+    Kind,
+    classify_http_error,
+    comment_rows,
+    needs_comment_call,
+    redact,
+    transport_failure,
+    video_row,
+)
+
+
+def body(reason: str, domain: str = "youtube.commentThread", details=None) -> bytes:
+    error = {
+        "code": 0,
+        "message": f"msg {reason}",
+        "errors": [{"reason": reason, "domain": domain}],
+    }
+    if details:
+        error["details"] = details
+    return json.dumps({"error": error}).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "content", "kind", "reason"),
+    [
+        (403, body("commentsDisabled"), Kind.TERMINAL, "commentsDisabled"),
+        (404, body("videoNotFound"), Kind.TERMINAL, "videoNotFound"),
+        (403, body("forbidden"), Kind.TERMINAL, "forbidden"),
+        (403, body("quotaExceeded", "youtube.quota"), Kind.QUOTA, "quotaExceeded"),
+        (403, body("rateLimitExceeded", "usageLimits"), Kind.RETRY, "rateLimitExceeded"),
+        (429, body("userRateLimitExceeded"), Kind.RETRY, "userRateLimitExceeded"),
+        (400, body("processingFailure"), Kind.RETRY_TWICE, "processingFailure"),
+        (503, body("backendError"), Kind.RETRY, "backendError"),
+        (502, b"<html>Bad Gateway</html>", Kind.RETRY, "http502"),
+        (400, body("keyInvalid"), Kind.FATAL, "keyInvalid"),
+        (
+            400,
+            body("badRequest", "global", [{"@type": "ErrorInfo", "reason": "API_KEY_INVALID"}]),
+            Kind.FATAL,
+            "keyInvalid",
+        ),
+        (403, body("accessNotConfigured", "usageLimits"), Kind.FATAL, "accessNotConfigured"),
+        (400, body("invalidFilters"), Kind.FAILED, "invalidFilters"),
+    ],
+)
+def test_every_error_row_of_the_notes_is_classified(status, content, kind, reason):
+    failure = classify_http_error(status, content)
+    assert (failure.kind, failure.reason) == (kind, reason)
+
+
+def test_terminal_comment_errors_map_to_statuses():
+    assert COMMENT_STATUS_BY_REASON == {
+        "commentsDisabled": "comments_disabled",
+        "videoNotFound": "not_found",
+        "forbidden": "forbidden",
+    }
+
+
+def test_redact_hides_key_values_and_the_secret_anywhere():
+    url = "http://h/youtube/v3/videos?part=snippet&key=AIzaSECRET&alt=json"
+    assert "AIzaSECRET" not in redact(url) and "key=REDACTED&alt=json" in redact(url)
+    assert redact("token AIzaSECRET here", "AIzaSECRET") == "token REDACTED here"
+    failure = transport_failure(ConnectionResetError(f"reset while fetching {url}"))
+    assert failure.kind is Kind.RETRY and "AIzaSECRET" not in failure.message
+
+
+def test_video_row_types_statistics_and_keeps_missing_comment_count_as_none():
+    row = video_row(
+        {
+            "id": "abcdefghijk",
+            "snippet": {
+                "title": "T",
+                "description": "D\r\nx",
+                "publishedAt": "2020-01-02T03:04:05Z",
+            },
+            "statistics": {"viewCount": "12", "likeCount": "3"},
+        }
+    )
+    assert row["published_at"] == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert (row["view_count"], row["like_count"], row["comment_count"]) == (12, 3, None)
+    assert not needs_comment_call(row["comment_count"]) and not needs_comment_call(0)
+    assert needs_comment_call(4)
+
+
+def test_comment_rows_rank_in_response_order_and_keep_the_original_text():
+    thread = lambda cid, text, likes: {  # noqa: E731
+        "id": cid,
+        "snippet": {
+            "totalReplyCount": 1,
+            "topLevelComment": {
+                "id": cid,
+                "snippet": {
+                    "textOriginal": text,
+                    "textDisplay": text.replace("&", "&amp;"),
+                    "likeCount": likes,
+                    "publishedAt": "2021-05-06T07:08:09Z",
+                    "authorChannelId": {"value": "UCx"},
+                    "authorDisplayName": "@a",
+                },
+            },
+        },
+    }
+    rows = comment_rows(
+        "v" * 11, {"items": [thread("c1", "A & B", 9), thread("c2", "ok", 1)]}, "relevance"
+    )
+    assert [(r["rank"], r["comment_id"], r["text"]) for r in rows] == [
+        (1, "c1", "A & B"),
+        (2, "c2", "ok"),
+    ]
+    assert rows[0]["text_display"] == "A &amp; B" and rows[0]["author_channel_id"] == "UCx"
