@@ -71,7 +71,7 @@ def test_unchanged_archive_is_not_downloaded_again(data_env, instance):
 
 
 def test_unique_vid_check_passes_then_fails_on_a_duplicate(data_env, instance):
-    assert materialize(defs, instance, "*", SHARD_KEYS[:4], echo=lambda _: None).ok
+    assert materialize(defs, instance, "group:giantmidi", SHARD_KEYS[:4], echo=lambda _: None).ok
     job = defs.resolve_implicit_global_asset_job_def()
     key = defs.resolve_assets_def("midi_files").key
 
