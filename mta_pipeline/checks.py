@@ -3,8 +3,11 @@
 import dagster as dg
 
 from mta_pipeline import config
+from mta_pipeline.assets.exports import export_path, mta_tsv, ordered_records
 from mta_pipeline.assets.giantmidi import midi_files
+from mta_pipeline.core.tsv import tsv_problems
 from mta_pipeline.resources.catalog import DuckDBCatalog
+from mta_pipeline.resources.lake import LakeResource
 
 
 @dg.asset_check(asset=midi_files, blocking=True, description="Each YouTube id appears once.")
@@ -29,4 +32,35 @@ def midi_files_rejects(catalog: DuckDBCatalog) -> dg.AssetCheckResult:
         passed=True,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"rejects": total, **{f"rejects_{r['code']}": r["n"] for r in rows}},
+    )
+
+
+@dg.asset_check(
+    asset=mta_tsv,
+    blocking=True,
+    description="Header and 9 columns, no tab or newline inside a field, unique vid, index 0..n-1.",
+)
+def mta_tsv_well_formed(lake: LakeResource) -> dg.AssetCheckResult:
+    fs, root = lake.filesystem()
+    with fs.open(f"{root}/{export_path(config.TSV_FILE)}", "rb") as fh:
+        problems = tsv_problems(fh.read())
+    return dg.AssetCheckResult(
+        passed=not problems, metadata={"problems": "; ".join(problems) or "none"}
+    )
+
+
+COVERAGE_WARN_BELOW = 0.5
+
+
+@dg.asset_check(asset=mta_tsv, description="Share of records with a description, with a reply.")
+def mta_tsv_text_coverage(lake: LakeResource) -> dg.AssetCheckResult:
+    data = ordered_records(lake)
+    n = max(1, data.num_rows)
+    described = sum(1 for v in data.column("describe").to_pylist() if v)
+    replied = sum(1 for v in data.column("reply_1").to_pylist() if v)
+    shares = {"share_with_description": described / n, "share_with_a_reply": replied / n}
+    return dg.AssetCheckResult(
+        passed=min(shares.values()) >= COVERAGE_WARN_BELOW,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={k: round(v, 4) for k, v in shares.items()},
     )

@@ -48,12 +48,14 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
     with _instance() as instance:
         outcome = materialize(defs, instance, args.select, args.shard, force_refresh=args.force)
-    if not outcome.ok:
-        print(f"{len(outcome.failures)} run(s) failed:", file=sys.stderr)
-        for failure in outcome.failures:
-            print(f"  {failure}", file=sys.stderr)
-        return 1
-    return 0
+    return _report_failures(outcome.failures) if not outcome.ok else 0
+
+
+def _report_failures(failures: list[str]) -> int:
+    print(f"{len(failures)} run(s) failed:", file=sys.stderr)
+    for failure in failures:
+        print(f"  {failure}", file=sys.stderr)
+    return 1
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -131,8 +133,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         with _instance() as instance:
             outcome = materialize(defs, instance, "*")
     if not outcome.ok:
-        print(f"demo failed: {outcome.failures}", file=sys.stderr)
-        return 1
+        return _report_failures(outcome.failures)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s ({outcome.runs} runs)")
     print(f"  DuckDB catalog : {config.duckdb_path()}")
     print(f"  lake (Parquet) : {config.lake_url()}")

@@ -55,6 +55,11 @@ T_YOUTUBE_COMMENTS = "youtube_comments"
 T_YOUTUBE_COMMENT_STATUS = "youtube_comment_status"
 T_YOUTUBE_QUOTA = "youtube_quota"
 RAW_YOUTUBE_DIR = "raw/youtube"
+T_MTA_RECORDS = "mta_records"
+EXPORT_DIR = "export"
+TSV_FILE = "midi_text_dataset.tsv"
+PARQUET_FILE = "mta_records.parquet"
+DATASET_CARD = "DATASET.md"
 
 # Dagster concurrency pools: DuckDB writes, and YouTube calls sharing one daily quota.
 DUCKDB_WRITE_POOL = "duckdb_write"

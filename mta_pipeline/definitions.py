@@ -3,16 +3,26 @@
 import dagster as dg
 
 from mta_pipeline import config
-from mta_pipeline.assets import giantmidi, youtube
-from mta_pipeline.checks import midi_files_rejects, midi_files_unique_vid
+from mta_pipeline.assets import dataset, exports, giantmidi, youtube
+from mta_pipeline.checks import (
+    midi_files_rejects,
+    midi_files_unique_vid,
+    mta_tsv_text_coverage,
+    mta_tsv_well_formed,
+)
 from mta_pipeline.resources.catalog import DuckDBCatalog
 from mta_pipeline.resources.giantmidi import GiantMidiSource
 from mta_pipeline.resources.lake import LakeResource
 from mta_pipeline.resources.youtube import YouTubeResource
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([giantmidi, youtube]),
-    asset_checks=[midi_files_unique_vid, midi_files_rejects],
+    assets=dg.load_assets_from_modules([giantmidi, youtube, dataset, exports]),
+    asset_checks=[
+        midi_files_unique_vid,
+        midi_files_rejects,
+        mta_tsv_well_formed,
+        mta_tsv_text_coverage,
+    ],
     resources={
         "giantmidi": GiantMidiSource(),
         "lake": LakeResource(),

@@ -20,7 +20,9 @@ import dagster as dg
 from mta_pipeline.partitions import SHARD_KEYS
 
 Echo = Callable[[str], None]
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+# The runner prints one line per run itself; Dagster's console logger would repeat failures with
+# their stack traces, which belong in the event log (the UI), not in a user's terminal.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 SUMMARY_KEYS = (
     "files",
     "rejects",
@@ -135,7 +137,8 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
             error = event.step_failure_data.error
             while error.cause and error.cls_name in ("DagsterExecutionStepExecutionError",):
                 error = error.cause
-            return f"{event.step_key}: {error.message.strip()}"
+            message = error.message.strip().split("\n\n")[0]
+            return f"{event.step_key}: {message}"
     return "run failed"
 
 

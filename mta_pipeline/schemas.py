@@ -145,6 +145,62 @@ YOUTUBE_QUOTA = pa.schema(
     ]
 )
 
+COMMENT = pa.struct(
+    [
+        ("rank", INT),
+        ("comment_id", STR),
+        ("text_raw", STR),
+        ("text", STR),
+        ("lang", STR),
+        ("is_spam", BOOL),
+        ("is_repeated", BOOL),
+        ("is_uploader", BOOL),
+        ("like_count", INT),
+        ("published_at", TS),
+        ("author_channel_id", STR),
+        ("reply_count", INT),
+    ]
+)
+
+MTA_RECORDS = pa.schema(
+    [
+        ("vid", STR),
+        ("shard", STR),
+        ("old_id", INT),
+        ("surname", STR),
+        ("firstname", STR),
+        ("title", STR),
+        ("member", STR),
+        ("split", STR),
+        ("nationality", STR),
+        ("birth", STR),
+        ("death", STR),
+        ("giantmidi_youtube_title", STR),
+        ("giantmidi_split", STR),
+        *[(f.name, f.type) for f in MIDI_FEATURES if f.name not in ("vid", "shard")],
+        ("video_status", STR),
+        ("video_title", STR),
+        ("channel_id", STR),
+        ("channel_title", STR),
+        ("published_at", TS),
+        ("default_language", STR),
+        ("default_audio_language", STR),
+        ("view_count", INT),
+        ("like_count", INT),
+        ("comment_count", INT),
+        ("video_scraped_at", TS),
+        ("describe_raw", STR),
+        ("describe", STR),
+        ("describe_lang", STR),
+        ("comments_status", STR),
+        ("comments_scraped_at", TS),
+        ("comment_order", STR),
+        *[(f"reply_{i}", STR) for i in range(1, 6)],
+        ("n_replies", INT),
+        ("comments", pa.list_(COMMENT)),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     config.T_MIDI_FILES: MIDI_FILES,
     config.T_MIDI_REJECTS: MIDI_REJECTS,
@@ -154,6 +210,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     config.T_YOUTUBE_COMMENTS: YOUTUBE_COMMENTS,
     config.T_YOUTUBE_COMMENT_STATUS: YOUTUBE_COMMENT_STATUS,
     config.T_YOUTUBE_QUOTA: YOUTUBE_QUOTA,
+    config.T_MTA_RECORDS: MTA_RECORDS,
 }
 
 

@@ -88,6 +88,12 @@ class DuckDBCatalog(dg.ConfigurableResource):
                 conn.execute("ROLLBACK")
                 raise
 
+    def create_views(self, views: dict[str, str]) -> None:
+        """CREATE OR REPLACE each view from its SELECT."""
+        with self.connect() as conn:
+            for name, select in views.items():
+                conn.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
+
     def scalar(self, sql: str, params: Sequence[object] | None = None, default: object = None):
         """The first value of a read-only query, or `default` when the file or table is missing."""
         if not self.path.exists():
@@ -122,8 +128,12 @@ def _insert(
 
 
 def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
-    """New schema columns (after a code change) are added to the existing table, typed."""
-    have = {r[0] for r in conn.execute(f'DESCRIBE "{table}"').fetchall()}
+    """Follow the schema after a code change: new columns are added; a column whose type changed
+    (a struct that gained a field) is replaced, empty for the shards not yet rewritten."""
+    have = {r[0]: r[1] for r in conn.execute(f'DESCRIBE "{table}"').fetchall()}
     for name, type_, *_ in conn.execute("DESCRIBE FROM incoming").fetchall():
-        if name not in have:
-            conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {type_}')
+        if name in have and have[name] == type_:
+            continue
+        if name in have:
+            conn.execute(f'ALTER TABLE "{table}" DROP COLUMN "{name}"')
+        conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {type_}')

@@ -83,6 +83,19 @@ class LakeResource(dg.ConfigurableResource):
         pq.write_table(table, buf, compression="zstd")
         return self.write_bytes(relpath, buf.getvalue())
 
+    def read_shards(self, table: str, schema: pa.Schema) -> pa.Table:
+        """Every shard file of `table` concatenated (an empty table when there are none)."""
+        fs, root = self.filesystem()
+        try:
+            paths = sorted(fs.glob(f"{root}/{table}/shard=*/part.parquet"))
+        except Exception as exc:
+            raise LakeError(f"cannot list {self.uri(table)}: {type(exc).__name__}: {exc}") from exc
+        tables = []
+        for path in paths:
+            with fs.open(path, "rb") as fh:
+                tables.append(pq.read_table(fh, schema=schema))
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+
     def read_parquet(self, relpath: str, schema: pa.Schema | None = None) -> pa.Table | None:
         """The table at `relpath`, or None when it has never been written."""
         fs, root = self.filesystem()

@@ -1,0 +1,55 @@
+"""Cleaning YouTube text: one small rule per function, applied in `clean_text`.
+
+Rules, in order: Unicode NFC; HTML tags dropped (`<br>` becomes a newline) when the text is
+HTML; HTML entities unescaped (YouTube's plain text carries stray `&amp;` and `&quot;` too);
+`\\r\\n`, `\\r` and Unicode line/paragraph separators become `\\n`; control characters other than
+`\\n` removed (format characters such as the emoji zero-width joiner are kept); runs of spaces and
+tabs become one space; spaces at line ends and blank lines beyond one are dropped; the text is
+trimmed. Emoji, CJK and Cyrillic pass through untouched.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+TAG_RE = re.compile(r"<[^>]{0,2000}>")
+BR_RE = re.compile(r"<br\s*/?>|</p\s*>", re.IGNORECASE)
+NEWLINES_RE = re.compile(r"\r\n|\r|\u2028|\u2029")
+SPACES_RE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+LINE_END_RE = re.compile(r" *\n *")
+BLANK_LINES_RE = re.compile(r"\n{3,}")
+
+
+def drop_tags(text: str) -> str:
+    return TAG_RE.sub("", BR_RE.sub("\n", text))
+
+
+def normalize_newlines(text: str) -> str:
+    return NEWLINES_RE.sub("\n", text)
+
+
+def drop_controls(text: str) -> str:
+    """Remove category Cc except newline and tab (tabs are collapsed later)."""
+    return "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
+
+
+def collapse_spaces(text: str) -> str:
+    text = SPACES_RE.sub(" ", text)
+    text = LINE_END_RE.sub("\n", text)
+    return BLANK_LINES_RE.sub("\n\n", text)
+
+
+def clean_text(raw: str | None, is_html: bool = False) -> str:
+    """The cleaned text; None or missing text becomes the empty string."""
+    if not raw:
+        return ""
+    text = unicodedata.normalize("NFC", raw)
+    if is_html:
+        text = drop_tags(text)
+    text = html.unescape(text)
+    text = normalize_newlines(text)
+    text = drop_controls(text)
+    text = collapse_spaces(text)
+    return unicodedata.normalize("NFC", text.strip())
