@@ -2,6 +2,8 @@
 
 import os
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +11,7 @@ import pytest
 
 from mta_pipeline import config
 from mta_pipeline.demo.corpus import DemoCorpus, generate_corpus
+from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
 
 SMALL = 40
 
@@ -46,7 +49,7 @@ def instance(data_env: Path):
 
 @pytest.fixture(scope="module")
 def materialized(tmp_path_factory: pytest.TempPathFactory, corpus: DemoCorpus):
-    """Every GiantMIDI asset of every shard materialized once into a data dir shared by a test module."""
+    """Every GiantMIDI asset of every shard, materialized once for a test module."""
     from mta_pipeline.definitions import defs
     from mta_pipeline.runner import materialize
 
@@ -82,3 +85,29 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch):
         yield endpoint
     finally:
         server.stop()
+
+
+@contextmanager
+def emulated_youtube(mp: pytest.MonkeyPatch, **faults) -> Iterator[YouTubeEmulator]:
+    """The project's YouTube emulator on loopback, with the settings pointing at it."""
+    emulator = YouTubeEmulator(api_keys=(config.DEMO_API_KEY,), seed=5, **faults)
+    mp.setenv(config.YOUTUBE_API_ENDPOINT, emulator.start())
+    mp.setenv(config.YOUTUBE_API_KEY, config.DEMO_API_KEY)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def full_pipeline(tmp_path_factory: pytest.TempPathFactory, corpus: DemoCorpus):
+    """The whole graph, YouTube through the emulator, materialized once for a test module."""
+    from mta_pipeline.definitions import defs
+    from mta_pipeline.runner import materialize
+
+    with pytest.MonkeyPatch.context() as mp, dg.DagsterInstance.ephemeral() as inst:
+        data = isolate_env(mp, tmp_path_factory.mktemp("full"), corpus)
+        with emulated_youtube(mp) as emulator:
+            outcome = materialize(defs, inst, "*", echo=lambda _: None)
+            assert outcome.ok, outcome.failures
+            yield data, inst, emulator
