@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import yaml
 
 from mta_pipeline import config
 
@@ -24,15 +25,63 @@ FROM midi_files f JOIN midi_features x USING (vid)
 GROUP BY f.surname ORDER BY files DESC, f.surname LIMIT 5"""
 
 
+# Keys of dagster.yaml that choose where runs, event logs and schedules are stored.
+STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
+POSTGRES_STORAGE = {"postgres": {"postgres_url": {"env": config.MTA_DAGSTER_POSTGRES_URL}}}
+
+
 def _ensure_dagster_home() -> Path:
-    """DAGSTER_HOME defaults to `$MTA_DATA_DIR/dagster`, with a copy of the repo's dagster.yaml."""
-    home = Path(config.env(config.DAGSTER_HOME) or config.data_dir() / config.DAGSTER_DIR)
+    """DAGSTER_HOME defaults to `$MTA_DATA_DIR/dagster`, with the repo's dagster.yaml written in.
+
+    With MTA_DAGSTER_POSTGRES_URL set, that dagster.yaml also stores runs, event logs and
+    schedules in Postgres. A DAGSTER_HOME the user set is theirs and is left alone; if it cannot
+    honour MTA_DAGSTER_POSTGRES_URL (no storage section), that is a ConfigError, not a silent
+    fallback to SQLite.
+    """
+    own_home = config.env(config.DAGSTER_HOME)
+    home = Path(own_home or config.data_dir() / config.DAGSTER_DIR)
     home.mkdir(parents=True, exist_ok=True)
     repo_yaml = Path(__file__).resolve().parent.parent / "dagster.yaml"
-    if not config.env(config.DAGSTER_HOME) and repo_yaml.exists():
-        shutil.copyfile(repo_yaml, home / "dagster.yaml")
+    postgres = config.env(config.MTA_DAGSTER_POSTGRES_URL) is not None
+    if not own_home and repo_yaml.exists():
+        _write_atomically(home / "dagster.yaml", dagster_yaml(repo_yaml, postgres=postgres))
+    elif own_home and postgres and not _has_storage(home / "dagster.yaml"):
+        section = yaml.safe_dump({"storage": POSTGRES_STORAGE}, default_flow_style=True).strip()
+        raise config.ConfigError(
+            f"{config.MTA_DAGSTER_POSTGRES_URL} is set but {home / 'dagster.yaml'} has no storage "
+            f"section: add `{section}` to it, or unset {config.DAGSTER_HOME} so mta writes its own."
+        )
     os.environ[config.DAGSTER_HOME] = str(home)
     return home
+
+
+def dagster_yaml(repo_yaml: Path, *, postgres: bool) -> str:
+    """The instance settings: the repo's file, plus Postgres storage read from the environment.
+
+    The storage section names the variable (`{env: MTA_DAGSTER_POSTGRES_URL}`), never its value,
+    so no password lands on disk.
+    """
+    text = repo_yaml.read_text(encoding="utf-8")
+    if not postgres:
+        return text
+    settings = yaml.safe_load(text) or {}
+    for key in STORAGE_KEYS:
+        settings.pop(key, None)
+    settings["storage"] = POSTGRES_STORAGE
+    header = f"# Written by `mta` from {repo_yaml}, with {config.MTA_DAGSTER_POSTGRES_URL} set.\n"
+    return header + yaml.safe_dump(settings, sort_keys=False)
+
+
+def _has_storage(path: Path) -> bool:
+    settings = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    return isinstance(settings, dict) and any(key in settings for key in STORAGE_KEYS)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Temporary name then rename: parallel `mta` processes never read a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _instance():

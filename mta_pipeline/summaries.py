@@ -25,3 +25,27 @@ def counts_markdown(counts: Mapping[str, int] | Iterable[tuple[str, int]], label
     if not items:
         return f"no {label}s"
     return "\n".join([f"| {label} | count |", "|---|---|", *(f"| {k} | {v} |" for k, v in items)])
+
+
+def bars_markdown(counts: Mapping[str, int], label: str, width: int = 30) -> str:
+    """A horizontal bar chart as a markdown table (the UI renders it; no image needed)."""
+    if not counts:
+        return f"no {label}"
+    top = max(counts.values()) or 1
+    lines = [f"| {label} | count | |", "|---|---:|---|"]
+    lines += [f"| {k} | {v} | {'█' * max(1, round(width * v / top))} |" for k, v in counts.items()]
+    return "\n".join(lines)
+
+
+def histogram_markdown(values: Sequence[float | None], label: str, bins: int = 8) -> str:
+    """Equal-width bins of the values as a bar chart."""
+    data = [v for v in values if v is not None]
+    if not data:
+        return f"no {label}"
+    lo, hi = min(data), max(data)
+    step = (hi - lo) / bins or 1.0
+    counts = [0] * bins
+    for v in data:
+        counts[min(bins - 1, int((v - lo) / step))] += 1
+    edges = {f"{lo + i * step:.0f}–{lo + (i + 1) * step:.0f}": c for i, c in enumerate(counts)}
+    return bars_markdown(edges, label)

@@ -1,10 +1,13 @@
 """The dataset's records, one per good MIDI file, per shard: MIDI, metadata, video and comments."""
 
+from collections import Counter
+
 import dagster as dg
 import pyarrow as pa
 
 from mta_pipeline import config, schemas
 from mta_pipeline.assets.giantmidi import giantmidi_metadata, midi_features
+from mta_pipeline.assets.persist import store, table_version
 from mta_pipeline.assets.youtube import youtube_comments, youtube_videos
 from mta_pipeline.core.records import build_record
 from mta_pipeline.core.text_clean import clean_text
@@ -12,7 +15,7 @@ from mta_pipeline.core.text_flags import repeated_signatures
 from mta_pipeline.partitions import shard_partitions
 from mta_pipeline.resources.catalog import DuckDBCatalog
 from mta_pipeline.resources.lake import LakeResource
-from mta_pipeline.summaries import counts_markdown, preview_markdown
+from mta_pipeline.summaries import bars_markdown, counts_markdown, preview_markdown
 
 INDEX_ORDER = "old_id NULLS LAST, vid"
 VIEWS = {
@@ -91,13 +94,16 @@ def mta_records(
         if f["vid"] in files
     ]
     data = pa.Table.from_pylist(records, schema=schemas.MTA_RECORDS)
-    lake.write_parquet(lake.shard_path(config.T_MTA_RECORDS, shard), data)
-    catalog.replace_rows(config.T_MTA_RECORDS, data, {"shard": shard})
-    catalog.create_views(VIEWS)
+    relpath = lake.shard_path(config.T_MTA_RECORDS, shard)
+    written = store(lake, catalog, config.T_MTA_RECORDS, relpath, data, {"shard": shard})
+    if written:
+        catalog.create_views(VIEWS)
+    languages = Counter(c["lang"] for r in records for c in r["comments"])
     with_text = sum(1 for r in records if r["describe"] or r["reply_1"])
     return dg.MaterializeResult(
         metadata={
             "rows": len(records),
+            "unchanged": not written,
             "with_description": sum(1 for r in records if r["describe"]),
             "with_replies": sum(1 for r in records if r["reply_1"]),
             "without_text": len(records) - with_text,
@@ -111,8 +117,12 @@ def mta_records(
                     "split",
                 )
             ),
+            "languages": dg.MetadataValue.md(
+                bars_markdown(dict(languages.most_common(8)), "language")
+            ),
             "preview": dg.MetadataValue.md(
                 preview_markdown(records, ("vid", "surname", "title", "describe", "reply_1"))
             ),
-        }
+        },
+        data_version=table_version(data),
     )

@@ -13,18 +13,20 @@ import fsspec
 import pyarrow as pa
 
 from mta_pipeline import config, schemas
+from mta_pipeline.assets.persist import store, table_version
 from mta_pipeline.core import archive
 from mta_pipeline.core.download import ArchiveError, display_url, download, source_fingerprint
-from mta_pipeline.core.feature_batch import extract_all
+from mta_pipeline.core.feature_batch import FeatureResult, extract_all
 from mta_pipeline.core.keys import keys_match, parse_title_key
 from mta_pipeline.core.metadata import read_metadata
 from mta_pipeline.partitions import assign_shard, shard_partitions
 from mta_pipeline.resources.catalog import DuckDBCatalog
 from mta_pipeline.resources.giantmidi import GiantMidiSource
 from mta_pipeline.resources.lake import LakeResource
-from mta_pipeline.summaries import counts_markdown, preview_markdown
+from mta_pipeline.summaries import counts_markdown, histogram_markdown, preview_markdown
 
 GROUP = "giantmidi"
+CODE_VERSION_TAG = "dagster/code_version"
 
 
 @dg.asset(group_name=GROUP, code_version="1", kinds={"python"})
@@ -155,17 +157,15 @@ def midi_files(
             stale.unlink()
     files_t = schemas.to_table(config.T_MIDI_FILES, files)
     rejects_t = schemas.to_table(config.T_MIDI_REJECTS, rejects)
-    _store_shard(lake, catalog, config.T_MIDI_FILES, shard, files_t)
-    _store_rejects(lake, catalog, shard, "midi_files", rejects_t)
+    written = _store_shard(lake, catalog, config.T_MIDI_FILES, shard, files_t)
+    written |= _store_rejects(lake, catalog, shard, "midi_files", rejects_t)
     codes = Counter(r["reason"].split(":", 1)[0] for r in rejects)
     context.log.info(f"shard {shard}: {len(files)} files, {len(rejects)} rejects {dict(codes)}")
-    version = hashlib.sha256(
-        "\n".join(sorted(f"{f['vid']} {f['sha256']}" for f in files)).encode()
-    ).hexdigest()
     return dg.MaterializeResult(
         metadata={
             "files": len(files),
             "rejects": len(rejects),
+            "unchanged": not written,
             "rejects_by_reason": dg.MetadataValue.md(counts_markdown(codes, "reason")),
             "bytes": sum(f["size_bytes"] for f in files),
             "preview": dg.MetadataValue.md(
@@ -173,7 +173,7 @@ def midi_files(
             ),
             "lake": lake.uri(lake.shard_path(config.T_MIDI_FILES, shard)),
         },
-        data_version=dg.DataVersion(version),
+        data_version=table_version(files_t),
     )
 
 
@@ -191,17 +191,19 @@ def _reject(
     }
 
 
-def _store_shard(lake: LakeResource, catalog: DuckDBCatalog, table: str, shard: str, data) -> None:
-    """The lake file first (the store of record), then the DuckDB catalog's rows for the shard."""
-    lake.write_parquet(lake.shard_path(table, shard), data)
-    catalog.replace_rows(table, data, {"shard": shard})
+def _store_shard(
+    lake: LakeResource, catalog: DuckDBCatalog, table: str, shard: str, data: pa.Table
+) -> bool:
+    """The lake file first (the store of record), then the catalog's rows for the shard."""
+    return store(lake, catalog, table, lake.shard_path(table, shard), data, {"shard": shard})
 
 
 def _store_rejects(
-    lake: LakeResource, catalog: DuckDBCatalog, shard: str, stage: str, data
-) -> None:
-    lake.write_parquet(f"{config.T_MIDI_REJECTS}/shard={shard}/{stage}.parquet", data)
-    catalog.replace_rows(config.T_MIDI_REJECTS, data, {"shard": shard, "stage": stage})
+    lake: LakeResource, catalog: DuckDBCatalog, shard: str, stage: str, data: pa.Table
+) -> bool:
+    relpath = f"{config.T_MIDI_REJECTS}/shard={shard}/{stage}.parquet"
+    where = {"shard": shard, "stage": stage}
+    return store(lake, catalog, config.T_MIDI_REJECTS, relpath, data, where)
 
 
 @dg.asset(
@@ -222,56 +224,104 @@ def midi_features(
     if files_t is None:
         raise dg.Failure(f"shard {shard} of midi_files is missing: materialize midi_files first.")
     files = files_t.to_pylist()
-    workers = config.feature_workers()
+    cached = _cached_features(context, lake, shard)
+    todo = [f for f in files if (f["vid"], f["sha256"]) not in cached]
     started = time.perf_counter()
     results = extract_all(
-        [f["path"] for f in files],
-        workers,
+        [f["path"] for f in todo],
+        config.feature_workers(),
         lambda done, total: context.log.info(f"shard {shard}: features {done}/{total}"),
     )
     elapsed = time.perf_counter() - started
+    parsed = {(f["vid"], f["sha256"]): r for f, r in zip(todo, results, strict=True)}
     rows, rejects = [], []
-    for f, r in zip(files, results, strict=True):
-        if r.features is None:
-            reason = f"{archive.PARSE_ERROR}: {r.error}"
-            rejects.append(
-                _reject(f["member"], shard, reason, "midi_features", f["vid"], f["archive_sha256"])
-            )
-            continue
-        title_key = parse_title_key(f["title"])
-        rows.append(
-            {
-                "vid": f["vid"],
-                "shard": shard,
-                "sha256": f["sha256"],
-                **r.features,
-                "title_key": title_key,
-                "key_matches_title": keys_match(r.features["key_estimate"], title_key),
-            }
-        )
-    _store_shard(
-        lake, catalog, config.T_MIDI_FEATURES, shard, schemas.to_table(config.T_MIDI_FEATURES, rows)
-    )
-    _store_rejects(
-        lake, catalog, shard, "midi_features", schemas.to_table(config.T_MIDI_REJECTS, rejects)
-    )
+    for f in files:
+        key = (f["vid"], f["sha256"])
+        if key in cached:
+            row, reject = cached[key]
+        else:
+            row, reject = _feature_row(f, shard, parsed[key])
+        if row is not None:
+            rows.append(row)
+        if reject is not None:
+            rejects.append(reject)
+    features_t = schemas.to_table(config.T_MIDI_FEATURES, rows)
+    written = _store_shard(lake, catalog, config.T_MIDI_FEATURES, shard, features_t)
+    rejects_t = schemas.to_table(config.T_MIDI_REJECTS, rejects)
+    written |= _store_rejects(lake, catalog, shard, "midi_features", rejects_t)
     with_key = [r for r in rows if r["key_matches_title"] is not None]
     return dg.MaterializeResult(
         metadata={
             "files": len(rows),
             "rejects": len(rejects),
+            "parsed": len(todo),
+            "reused": len(files) - len(todo),
+            "unchanged": not written,
             "seconds": round(elapsed, 3),
-            "ms_per_file": round(1000 * elapsed / max(1, len(files)), 2),
+            "ms_per_file": round(1000 * elapsed / max(1, len(todo)), 2),
             "notes": sum(r["n_notes"] for r in rows),
             "titles_naming_a_key": len(with_key),
             "key_matches_title": sum(bool(r["key_matches_title"]) for r in with_key),
+            "durations": dg.MetadataValue.md(
+                histogram_markdown([r["duration_s"] for r in rows], "duration (s)")
+            ),
             "preview": dg.MetadataValue.md(
                 preview_markdown(
                     rows, ("vid", "duration_s", "n_notes", "key_estimate", "title_key")
                 )
             ),
-        }
+        },
+        data_version=table_version(features_t),
     )
+
+
+def _feature_row(f: dict, shard: str, result: FeatureResult) -> tuple[dict | None, dict | None]:
+    """The features row of a parsed file, or its reject."""
+    if result.features is None:
+        reason = f"{archive.PARSE_ERROR}: {result.error}"
+        return None, _reject(
+            f["member"], shard, reason, "midi_features", f["vid"], f["archive_sha256"]
+        )
+    title_key = parse_title_key(f["title"])
+    row = {
+        "vid": f["vid"],
+        "shard": shard,
+        "sha256": f["sha256"],
+        **result.features,
+        "title_key": title_key,
+        "key_matches_title": keys_match(result.features["key_estimate"], title_key),
+    }
+    return row, None
+
+
+def _cached_features(
+    context: dg.AssetExecutionContext, lake: LakeResource, shard: str
+) -> dict[tuple[str, str], tuple[dict | None, dict | None]]:
+    """Rows of the shard's last materialization by (vid, sha256), when that materialization ran
+    the same code version: an unchanged file is then not parsed again."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[shard]), limit=1
+    ).records
+    current = context.assets_def.code_versions_by_key.get(context.asset_key)
+    if not records or records[0].asset_materialization.tags.get(CODE_VERSION_TAG) != current:
+        return {}
+    rows = lake.read_parquet(lake.shard_path(config.T_MIDI_FEATURES, shard), schemas.MIDI_FEATURES)
+    rejects = lake.read_parquet(
+        f"{config.T_MIDI_REJECTS}/shard={shard}/midi_features.parquet", schemas.MIDI_REJECTS
+    )
+    cached: dict[tuple[str, str], tuple[dict | None, dict | None]] = {}
+    for row in rows.to_pylist() if rows is not None else []:
+        cached[(row["vid"], row["sha256"])] = (row, None)
+    files = lake.read_parquet(lake.shard_path(config.T_MIDI_FILES, shard), schemas.MIDI_FILES)
+    sha_by_vid = (
+        dict(zip(files.column("vid").to_pylist(), files.column("sha256").to_pylist(), strict=True))
+        if files is not None
+        else {}
+    )
+    for reject in rejects.to_pylist() if rejects is not None else []:
+        if reject["vid"] in sha_by_vid:
+            cached[(reject["vid"], sha_by_vid[reject["vid"]])] = (None, reject)
+    return cached
 
 
 @dg.asset(group_name=GROUP, code_version="1", kinds={"python", "duckdb", "parquet"})
@@ -300,14 +350,16 @@ def giantmidi_metadata(
             ) from exc
         df, unparsed = read_metadata(text)
         rows_t = pa.Table.from_pandas(df, schema=schemas.GIANTMIDI_METADATA, preserve_index=False)
-    lake.write_parquet(lake.table_path(config.T_GIANTMIDI_METADATA), rows_t)
-    catalog.replace_rows(config.T_GIANTMIDI_METADATA, rows_t)
+    relpath = lake.table_path(config.T_GIANTMIDI_METADATA)
+    written = store(lake, catalog, config.T_GIANTMIDI_METADATA, relpath, rows_t, None)
     in_release = sum(1 for v in rows_t.column("giant_midi_piano").to_pylist() if v == 1)
     return dg.MaterializeResult(
         metadata={
             "rows": rows_t.num_rows,
             "in_release": in_release,
             "unparsed_numbers": unparsed,
+            "unchanged": not written,
             "source": display_url(url) if url else "not configured",
-        }
+        },
+        data_version=table_version(rows_t),
     )

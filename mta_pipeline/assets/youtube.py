@@ -17,6 +17,7 @@ import pyarrow as pa
 from mta_pipeline import config as settings
 from mta_pipeline import schemas
 from mta_pipeline.assets.giantmidi import midi_files
+from mta_pipeline.assets.persist import table_version
 from mta_pipeline.assets.scrape_log import ScrapeLog
 from mta_pipeline.core.quota import (
     batch_that_fits,
@@ -119,17 +120,24 @@ class ShardState:
         return schemas.to_table(self.table_name, rows)
 
 
-def checkpoint(log: ScrapeLog, catalog: DuckDBCatalog, *states: ShardState) -> None:
+def checkpoint(log: ScrapeLog, catalog: DuckDBCatalog, *states: ShardState) -> bool:
     """Write the shard's state and the calls behind it: lake files first (each whole), then one
-    catalog transaction, so the ledger and the rows it paid for land together."""
+    catalog transaction, so the ledger and the rows it paid for land together. Nothing is
+    written when no call was made and no state changed; returns True when something was."""
     ledger = log.flush()
     replace = []
     for state in states:
         data = state.table()
-        state.lake.write_parquet(state.lake.shard_path(state.table_name, state.shard), data)
+        relpath = state.lake.shard_path(state.table_name, state.shard)
+        previous = state.lake.read_parquet(relpath, data.schema)
+        if previous is not None and previous.equals(data):
+            continue
+        state.lake.write_parquet(relpath, data)
         replace.append((state.table_name, data, {"shard": state.shard}))
     append = [(settings.T_YOUTUBE_QUOTA, ledger)] if ledger is not None else []
-    catalog.apply(replace=replace, append=append)
+    if replace or append:
+        catalog.apply(replace=replace, append=append)
+    return bool(replace or append)
 
 
 @dg.asset(
@@ -159,7 +167,9 @@ def youtube_videos(
     client = youtube.client(budget, log.record)
     batches, planned = _plan_batches(due, budget.remaining)
     for vid in due[planned:]:
-        state.put(vid, [_video_status(vid, PENDING, "not enough quota left today", now)])
+        pending = _video_status(vid, PENDING, "not enough quota left today", now)
+        if _status_changed(state.rows.get(vid), pending):
+            state.put(vid, [pending])
     context.log.info(
         f"shard {shard}: {len(vids)} videos, {len(due)} due, {planned} fit in the "
         f"{budget.remaining} units left today, {len(batches)} videos.list calls"
@@ -173,7 +183,7 @@ def youtube_videos(
         answered += not isinstance(result, ApiFailure)
         checkpoint(log, catalog, state)
         context.log.info(f"shard {shard}: videos {done}/{planned}")
-    checkpoint(log, catalog, state)
+    written = checkpoint(log, catalog, state) or bool(batches)
     statuses = Counter(rows[0]["status"] for rows in state.rows.values())
     pending = statuses.get(PENDING, 0)
     failure = _stop_failure(budget, pending, now)
@@ -186,7 +196,8 @@ def youtube_videos(
         metadata={
             "videos": len(vids),
             "fetched": planned,
-            "unchanged": len(vids) - len(due),
+            "fresh": len(vids) - len(due),
+            "unchanged": not written,
             "pending": pending,
             "statuses": dg.MetadataValue.md(counts_markdown(statuses, "status")),
             "quota_units_spent": budget.spent,
@@ -197,7 +208,8 @@ def youtube_videos(
                     [r[0] for r in state.rows.values()], ("vid", "status", "title", "comment_count")
                 )
             ),
-        }
+        },
+        data_version=table_version(state.table()),
     )
 
 
@@ -215,6 +227,15 @@ def _fail_if_nothing_answered(
                 f"all {len(calls)} {endpoint} calls failed ({n}x {reason}); the videos are "
                 "recorded as failed and the next run fetches them again."
             )
+
+
+def _status_changed(previous: list[dict[str, Any]] | None, new: dict[str, Any]) -> bool:
+    """Whether a status row says something new (the time alone is not news: an unchanged
+    rerun must not rewrite the shard)."""
+    return not previous or (previous[0]["status"], previous[0]["reason"]) != (
+        new["status"],
+        new["reason"],
+    )
 
 
 def _video_due(row: list[dict[str, Any]] | None, fresh_after: datetime) -> bool:
@@ -283,8 +304,9 @@ def youtube_comments(
     for vid, video in sorted(videos.items()):
         free = _status_without_call(video, now)
         if free is not None:
-            status.put(vid, [free])
-            comments.put(vid, [])
+            if _status_changed(status.rows.get(vid), free):
+                status.put(vid, [free])
+                comments.put(vid, [])
         elif config.force or _comments_due(status.rows.get(vid), video):
             to_call.append(vid)
     budget = _budget(youtube, catalog, now)
@@ -306,7 +328,7 @@ def youtube_comments(
         if n % CHECKPOINT_EVERY == 0:
             checkpoint(log, catalog, comments, status)
             context.log.info(f"shard {shard}: comments {n}/{len(to_call)}")
-    checkpoint(log, catalog, comments, status)
+    written = checkpoint(log, catalog, comments, status) or bool(to_call)
     statuses = Counter(rows[0]["status"] for rows in status.rows.values())
     failure = _stop_failure(budget, statuses.get(PENDING, 0), now)
     if failure:
@@ -318,6 +340,7 @@ def youtube_comments(
             "videos": len(videos),
             "calls_due": len(to_call),
             "comments": len(all_comments),
+            "unchanged": not written,
             "pending": statuses.get(PENDING, 0),
             "statuses": dg.MetadataValue.md(counts_markdown(statuses, "status")),
             "quota_units_spent": budget.spent,
@@ -326,7 +349,8 @@ def youtube_comments(
             "preview": dg.MetadataValue.md(
                 preview_markdown(all_comments, ("vid", "rank", "like_count", "text"))
             ),
-        }
+        },
+        data_version=table_version(comments.table()),
     )
 
 

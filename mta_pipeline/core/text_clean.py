@@ -1,7 +1,8 @@
 """Cleaning YouTube text: one small rule per function, applied in `clean_text`.
 
-Rules, in order: Unicode NFC; HTML tags dropped (`<br>` becomes a newline) when the text is
-HTML; HTML entities unescaped (YouTube's plain text carries stray `&amp;` and `&quot;` too);
+Rules, in order: Unicode NFC; when the text is HTML (`textDisplay` with textFormat=html), tags
+dropped (`<br>` becomes a newline) and entities unescaped, once; plain text keeps a literal
+`&amp;` as its author typed it, which keeps cleaning idempotent (`clean(clean(x)) == clean(x)`);
 `\\r\\n`, `\\r` and Unicode line/paragraph separators become `\\n`; control characters other than
 `\\n` removed (format characters such as the emoji zero-width joiner are kept); runs of spaces and
 tabs become one space; spaces at line ends and blank lines beyond one are dropped; the text is
@@ -17,7 +18,7 @@ import unicodedata
 TAG_RE = re.compile(r"<[^>]{0,2000}>")
 BR_RE = re.compile(r"<br\s*/?>|</p\s*>", re.IGNORECASE)
 NEWLINES_RE = re.compile(r"\r\n|\r|\u2028|\u2029")
-SPACES_RE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+SPACES_RE = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 LINE_END_RE = re.compile(r" *\n *")
 BLANK_LINES_RE = re.compile(r"\n{3,}")
 
@@ -47,8 +48,7 @@ def clean_text(raw: str | None, is_html: bool = False) -> str:
         return ""
     text = unicodedata.normalize("NFC", raw)
     if is_html:
-        text = drop_tags(text)
-    text = html.unescape(text)
+        text = html.unescape(drop_tags(text))
     text = normalize_newlines(text)
     text = drop_controls(text)
     text = collapse_spaces(text)
