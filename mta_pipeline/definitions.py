@@ -4,6 +4,7 @@ import dagster as dg
 
 from mta_pipeline import config
 from mta_pipeline.assets import dataset, exports, giantmidi, youtube
+from mta_pipeline.automation import giantmidi_archive_sensor, youtube_refresh_schedule
 from mta_pipeline.checks import (
     midi_files_rejects,
     midi_files_unique_vid,
@@ -23,6 +24,8 @@ defs = dg.Definitions(
         mta_tsv_well_formed,
         mta_tsv_text_coverage,
     ],
+    schedules=[youtube_refresh_schedule],
+    sensors=[giantmidi_archive_sensor],
     resources={
         "giantmidi": GiantMidiSource(),
         "lake": LakeResource(),

@@ -1,8 +1,8 @@
 """Materializing a selection in-process, shard by shard, with one progress line per partition.
 
-Unpartitioned assets upstream of the shards run once first, then each shard gets its own run
-(so a failed shard does not stop the others), then unpartitioned assets downstream of the shards.
-Runs are recorded in the Dagster instance, so they show in the UI next to UI-launched runs.
+The selection is cut into stages (see `plan`): unpartitioned assets run once, and sharded ones
+get a run per shard, so a failed shard does not stop the others. Runs are recorded in the
+Dagster instance, so they show in the UI next to UI-launched runs.
 """
 
 from __future__ import annotations
@@ -61,8 +61,14 @@ def parse_selection(selection: str) -> dg.AssetSelection:
 
 def plan(
     defs: dg.Definitions, selection: str, shards: Sequence[str] | None
-) -> tuple[list[dg.AssetKey], list[dg.AssetKey], list[dg.AssetKey], list[str]]:
-    """Split the selection into (before-shards, sharded, after-shards) keys and the shard list."""
+) -> tuple[list[tuple[bool, list[dg.AssetKey]]], list[str]]:
+    """Stages of the selection, in order, each (partitioned?, keys), and the shard list.
+
+    A stage is a run of assets of one kind: unpartitioned assets run once, sharded ones once per
+    shard. An asset's stage is one past its parents' when their kinds differ, so an unpartitioned
+    asset between sharded ones (corpus-wide comment repetition) runs after every shard of its
+    inputs and before any shard of what depends on it.
+    """
     graph = defs.resolve_asset_graph()
     try:
         keys = parse_selection(selection).resolve(graph)
@@ -77,14 +83,25 @@ def plan(
     unknown = sorted(set(shards) - set(SHARD_KEYS))
     if unknown:
         raise SelectionError(
-            f"unknown shard(s) {unknown}; shards are {SHARD_KEYS[0]}..{SHARD_KEYS[-1]}"
+            f"unknown shard(s) {unknown}; shards are {SHARD_KEYS[0]} to {SHARD_KEYS[-1]}"
         )
     ordered = [k for level in graph.toposorted_asset_keys_by_level for k in level if k in keys]
-    sharded = [k for k in ordered if graph.get(k).is_partitioned]
-    downstream = dg.AssetSelection.assets(*sharded).downstream().resolve(graph)
-    after = [k for k in ordered if k not in sharded and k in downstream]
-    before = [k for k in ordered if k not in sharded and k not in after]
-    return before, sharded, after, shards
+    stage: dict[dg.AssetKey, int] = {}
+    for key in ordered:
+        node = graph.get(key)
+        parents = [p for p in node.parent_keys if p in stage]
+        stage[key] = max(
+            (stage[p] + (graph.get(p).is_partitioned != node.is_partitioned) for p in parents),
+            default=0 if not node.is_partitioned else 1,
+        )
+    stages = []
+    for n in sorted(set(stage.values())):
+        members = [k for k in ordered if stage[k] == n]
+        for partitioned in (False, True):
+            group = [k for k in members if graph.get(k).is_partitioned == partitioned]
+            if group:
+                stages.append((partitioned, group))
+    return stages, shards
 
 
 ENV_HINTS = {
@@ -184,16 +201,16 @@ def materialize(
     echo: Echo = print,
     force_refresh: bool = False,
 ) -> Outcome:
-    before, sharded, after, shard_list = plan(defs, selection, shards)
+    stages, shard_list = plan(defs, selection, shards)
     job = defs.resolve_implicit_global_asset_job_def()
     outcome = Outcome()
-    if before:
-        _run(job, before, instance, f"[setup] {_names(before)}", echo, outcome)
+    for partitioned, keys in stages:
+        if not partitioned:
+            _run(job, keys, instance, f"[all shards] {_names(keys)}", echo, outcome)
+        else:
+            for i, shard in enumerate(shard_list, 1):
+                label = f"[{i:>2}/{len(shard_list)}] shard {shard}"
+                _run(job, keys, instance, label, echo, outcome, shard, _force(keys, force_refresh))
         if not outcome.ok:
-            return outcome
-    for i, shard in enumerate(shard_list if sharded else [], 1):
-        label = f"[{i:>2}/{len(shard_list)}] shard {shard}"
-        _run(job, sharded, instance, label, echo, outcome, shard, _force(sharded, force_refresh))
-    if after and outcome.ok:
-        _run(job, after, instance, f"[final] {_names(after)}", echo, outcome)
+            break
     return outcome

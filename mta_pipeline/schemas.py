@@ -25,19 +25,11 @@ MIDI_FILES = pa.schema(
         ("size_bytes", INT),
         ("sha256", STR),
         ("path", STR),
-        ("archive_sha256", STR),
     ]
 )
 
 MIDI_REJECTS = pa.schema(
-    [
-        ("member", STR),
-        ("shard", STR),
-        ("reason", STR),
-        ("stage", STR),
-        ("vid", STR),
-        ("archive_sha256", STR),
-    ]
+    [("member", STR), ("shard", STR), ("reason", STR), ("stage", STR), ("vid", STR)]
 )
 
 MIDI_FEATURES = pa.schema(
@@ -201,6 +193,8 @@ MTA_RECORDS = pa.schema(
     ]
 )
 
+COMMENT_REPETITION = pa.schema([("signature", STR)])
+
 SCHEMAS: dict[str, pa.Schema] = {
     config.T_MIDI_FILES: MIDI_FILES,
     config.T_MIDI_REJECTS: MIDI_REJECTS,
@@ -211,6 +205,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     config.T_YOUTUBE_COMMENT_STATUS: YOUTUBE_COMMENT_STATUS,
     config.T_YOUTUBE_QUOTA: YOUTUBE_QUOTA,
     config.T_MTA_RECORDS: MTA_RECORDS,
+    config.T_COMMENT_REPETITION: COMMENT_REPETITION,
 }
 
 

@@ -3,7 +3,8 @@
 The server runs from a temporary data folder, listens on 127.0.0.1 only (its unix socket stays in
 the temporary folder), trusts local connections and is stopped and removed afterwards. As root
 (CI), initdb and pg_ctl run as the `postgres` OS user, since PostgreSQL refuses to run as root.
-Use it by importing the fixture: `from mta_pipeline_tests.postgres_server import postgres_url`.
+Use it by importing both fixtures into a test module:
+`from mta_pipeline_tests.postgres_server import postgres_server, postgres_url`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def postgres_bin_dir() -> Path | None:
         key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0,
     )
     on_path = [Path(p).parent for p in [shutil.which("initdb")] if p]
-    for folder in reversed(debian + on_path):
+    for folder in [*reversed(debian), *on_path]:
         if (folder / "initdb").exists() and (folder / "pg_ctl").exists():
             return folder
     return None
@@ -48,7 +49,7 @@ def free_port() -> int:
 
 
 class PostgresServer:
-    """One PostgreSQL cluster in `root`: `start()` it, `create_database()`, then `stop()`."""
+    """One PostgreSQL cluster in `root`: `start()` it, `admin()` statements, then `stop()`."""
 
     def __init__(self, bin_dir: Path, root: Path) -> None:
         self.bin_dir = bin_dir
@@ -73,7 +74,7 @@ class PostgresServer:
         return got.stdout
 
     def start(self, attempts: int = 3) -> None:
-        """initdb, then pg_ctl start on a free port (another one if the port was taken meanwhile)."""
+        """initdb, then pg_ctl start on a free port (another if it was taken in the meantime)."""
         self._run(
             "initdb",
             *("-D", str(self.data), "-U", SUPERUSER, "-A", "trust"),
@@ -101,8 +102,8 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """Create `name` once the server accepts TCP connections; return its URL."""
+    def admin(self, statement: str) -> None:
+        """Run one statement outside a transaction, once the server accepts TCP connections."""
         import psycopg2
 
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -117,10 +118,9 @@ class PostgresServer:
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
-                cur.execute(f'CREATE DATABASE "{name}"')
+                cur.execute(statement)
         finally:
             conn.close()
-        return self.url(name)
 
     def stop(self) -> None:
         if not (self.data / "postmaster.pid").exists():
@@ -132,8 +132,8 @@ class PostgresServer:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """URL of an empty `dagster` database on a PostgreSQL server of its own, for the session."""
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of its own for the test session, stopped and removed afterwards."""
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
         pytest.skip(
@@ -146,9 +146,19 @@ def postgres_url() -> Iterator[str]:
     server = PostgresServer(bin_dir, root)
     try:
         server.start()
-        yield server.create_database(DATABASE)
+        yield server
     finally:
         try:
             server.stop()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """URL of an empty `dagster` database for the test module, dropped afterwards."""
+    postgres_server.admin(f'CREATE DATABASE "{DATABASE}"')
+    try:
+        yield postgres_server.url(DATABASE)
+    finally:
+        postgres_server.admin(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')

@@ -47,8 +47,22 @@ def _metadata_by_vid(lake: LakeResource) -> dict[str, dict]:
     return by_vid
 
 
-def _repeated_texts(lake: LakeResource) -> set[str]:
-    """Spam is judged over the whole corpus: comments of every shard scraped so far."""
+@dg.asset(
+    group_name="dataset",
+    code_version="1",
+    automation_condition=dg.AutomationCondition.eager(),
+    deps=[youtube_comments],
+    kinds={"python", "duckdb", "parquet"},
+)
+def comment_repetition(
+    context: dg.AssetExecutionContext, lake: LakeResource, catalog: DuckDBCatalog
+) -> dg.MaterializeResult:
+    """Comment texts repeated across authors or videos, over every shard scraped so far.
+
+    Repetition is a property of the whole corpus, so it is computed once here, after all shards'
+    comments, and every shard's records read it: a shard's flags never depend on which other
+    shards happened to be scraped before it.
+    """
     comments = lake.read_shards(config.T_YOUTUBE_COMMENTS, schemas.YOUTUBE_COMMENTS)
     posts = zip(
         comments.column("text").to_pylist(),
@@ -56,14 +70,36 @@ def _repeated_texts(lake: LakeResource) -> set[str]:
         comments.column("vid").to_pylist(),
         strict=True,
     )
-    return repeated_signatures((clean_text(t), a, v) for t, a, v in posts)
+    repeated = sorted(repeated_signatures((clean_text(t), a, v) for t, a, v in posts))
+    data = schemas.to_table(config.T_COMMENT_REPETITION, [{"signature": s} for s in repeated])
+    relpath = lake.table_path(config.T_COMMENT_REPETITION)
+    written = store(lake, catalog, config.T_COMMENT_REPETITION, relpath, data, None)
+    context.log.info(f"{len(repeated)} repeated texts among {comments.num_rows} comments")
+    return dg.MaterializeResult(
+        metadata={
+            "repeated_texts": len(repeated),
+            "comments": comments.num_rows,
+            "unchanged": not written,
+        },
+        data_version=table_version(data),
+    )
+
+
+def _repeated_texts(lake: LakeResource) -> set[str]:
+    data = lake.read_parquet(
+        lake.table_path(config.T_COMMENT_REPETITION), schemas.COMMENT_REPETITION
+    )
+    if data is None:
+        raise dg.Failure("comment_repetition is missing: materialize it first.")
+    return set(data.column("signature").to_pylist())
 
 
 @dg.asset(
     group_name="dataset",
     code_version="1",
+    automation_condition=dg.AutomationCondition.eager(),
     partitions_def=shard_partitions,
-    deps=[midi_features, youtube_videos, youtube_comments, giantmidi_metadata],
+    deps=[midi_features, youtube_videos, youtube_comments, giantmidi_metadata, comment_repetition],
     kinds={"python", "duckdb", "parquet"},
 )
 def mta_records(

@@ -57,7 +57,13 @@ def _coverage(data: pa.Table) -> dict[str, float]:
     }
 
 
-@dg.asset(group_name=GROUP, code_version="1", deps=[mta_records], kinds={"tsv"})
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    automation_condition=dg.AutomationCondition.eager(),
+    deps=[mta_records],
+    kinds={"tsv"},
+)
 def mta_tsv(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """`midi_text_dataset.tsv`: the published dataset's columns, one record per line."""
     data = ordered_records(lake)
@@ -78,7 +84,13 @@ def mta_tsv(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Materia
     )
 
 
-@dg.asset(group_name=GROUP, code_version="1", deps=[mta_records], kinds={"parquet"})
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    automation_condition=dg.AutomationCondition.eager(),
+    deps=[mta_records],
+    kinds={"parquet"},
+)
 def mta_parquet(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """The full records (raw and clean text, flags, features, provenance) as one Parquet file;
     the same records hive-partitioned by shard are `<lake>/mta_records/shard=*/part.parquet`."""
@@ -98,7 +110,13 @@ def mta_parquet(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mat
     )
 
 
-@dg.asset(group_name=GROUP, code_version="1", deps=[mta_records], kinds={"markdown"})
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    automation_condition=dg.AutomationCondition.eager(),
+    deps=[mta_records],
+    kinds={"markdown"},
+)
 def mta_dataset_card(lake: LakeResource) -> dg.MaterializeResult:
     """`DATASET.md` beside the exports: counts, columns, sources and licences, rules, dates."""
     data = ordered_records(lake)

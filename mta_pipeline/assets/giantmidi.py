@@ -84,11 +84,6 @@ def _open_archive(giantmidi: GiantMidiSource) -> zipfile.ZipFile:
     return zipfile.ZipFile(path)
 
 
-def _archive_sha256(giantmidi: GiantMidiSource) -> str | None:
-    state = giantmidi.archive_state_path
-    return json.loads(state.read_text())["sha256"] if state.exists() else None
-
-
 def _write_if_changed(path: Path, data: bytes, sha256: str) -> None:
     same_size = path.exists() and path.stat().st_size == len(data)
     if same_size and hashlib.sha256(path.read_bytes()).hexdigest() == sha256:
@@ -101,6 +96,7 @@ def _write_if_changed(path: Path, data: bytes, sha256: str) -> None:
 @dg.asset(
     group_name=GROUP,
     code_version="1",
+    automation_condition=dg.AutomationCondition.eager(),
     partitions_def=shard_partitions,
     deps=[giantmidi_archive],
     kinds={"python", "duckdb", "parquet"},
@@ -118,7 +114,6 @@ def midi_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     files, rejects = [], []
     with _open_archive(giantmidi) as zf:
-        archive_sha = _archive_sha256(giantmidi)
         verdicts = [
             v
             for v in archive.classify_members(archive.members_of(zf), limit)
@@ -131,7 +126,7 @@ def midi_files(
             if reason is not None:
                 parsed = v.parsed or archive.try_parse(v.member)
                 vid = parsed.vid if parsed else None
-                rejects.append(_reject(v.member, shard, reason, "midi_files", vid, archive_sha))
+                rejects.append(_reject(v.member, shard, reason, "midi_files", vid))
                 continue
             assert v.parsed is not None and data is not None
             sha = archive.sha256_hex(data)
@@ -148,7 +143,6 @@ def midi_files(
                     "size_bytes": len(data),
                     "sha256": sha,
                     "path": str(path),
-                    "archive_sha256": archive_sha,
                 }
             )
     keep = {f"{f['vid']}.mid" for f in files}
@@ -178,7 +172,7 @@ def midi_files(
 
 
 def _reject(
-    member: str, shard: str, reason: str, stage: str, vid: str | None, archive_sha: str | None
+    member: str, shard: str, reason: str, stage: str, vid: str | None
 ) -> dict[str, str | None]:
     """A `midi_rejects` row."""
     return {
@@ -187,7 +181,6 @@ def _reject(
         "reason": reason,
         "stage": stage,
         "vid": vid,
-        "archive_sha256": archive_sha,
     }
 
 
@@ -209,6 +202,7 @@ def _store_rejects(
 @dg.asset(
     group_name=GROUP,
     code_version="1",
+    automation_condition=dg.AutomationCondition.eager(),
     partitions_def=shard_partitions,
     deps=[midi_files],
     kinds={"python", "duckdb", "parquet"},
@@ -279,9 +273,7 @@ def _feature_row(f: dict, shard: str, result: FeatureResult) -> tuple[dict | Non
     """The features row of a parsed file, or its reject."""
     if result.features is None:
         reason = f"{archive.PARSE_ERROR}: {result.error}"
-        return None, _reject(
-            f["member"], shard, reason, "midi_features", f["vid"], f["archive_sha256"]
-        )
+        return None, _reject(f["member"], shard, reason, "midi_features", f["vid"])
     title_key = parse_title_key(f["title"])
     row = {
         "vid": f["vid"],

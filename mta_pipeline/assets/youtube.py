@@ -143,6 +143,7 @@ def checkpoint(log: ScrapeLog, catalog: DuckDBCatalog, *states: ShardState) -> b
 @dg.asset(
     group_name=GROUP,
     code_version="1",
+    automation_condition=dg.AutomationCondition.eager(),
     partitions_def=shard_partitions,
     deps=[midi_files],
     pool=settings.YOUTUBE_POOL,
@@ -281,6 +282,7 @@ def _batch_rows(
 @dg.asset(
     group_name=GROUP,
     code_version="1",
+    automation_condition=dg.AutomationCondition.eager(),
     partitions_def=shard_partitions,
     deps=[youtube_videos],
     pool=settings.YOUTUBE_POOL,

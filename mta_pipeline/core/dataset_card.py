@@ -31,7 +31,7 @@ RULES = f"""\
 
 Applied to descriptions and comments (`describe`, `reply_N`, `comments[].text`; the raw text is
 kept in `describe_raw` and `comments[].text_raw`):
-Unicode NFC; HTML tags dropped when the text is HTML; HTML entities unescaped; `\\r\\n`, `\\r` and
+Unicode NFC; when the text is HTML, tags dropped and entities unescaped; `\\r\\n`, `\\r` and
 Unicode line separators become `\\n`; control characters removed (format characters such as the
 emoji zero-width joiner kept); runs of spaces and tabs collapsed to one space; spaces at line
 ends and more than one blank line dropped; leading and trailing space trimmed.

@@ -42,7 +42,6 @@ def midi_file(vid: str = VID, surname: str = "Chopin", firstname: str = "Frédé
         "size_bytes": 12_345,
         "sha256": "a" * 64,
         "path": f"/data/midi/{vid}.mid",
-        "archive_sha256": "b" * 64,
     }
 
 
