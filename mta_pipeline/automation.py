@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import duckdb
 
 from mta_pipeline import config
 from mta_pipeline.assets.giantmidi import giantmidi_archive
@@ -61,6 +62,22 @@ def shard_scrapes(catalog: DuckDBCatalog, now: datetime) -> list[ShardScrape]:
         ShardScrape(shard, videos, due, pending, oldest)
         for shard, videos, due, pending, oldest in rows
     ]
+
+
+PENDING_COMMENTS_SQL = f"""
+SELECT DISTINCT shard FROM {config.T_YOUTUBE_COMMENT_STATUS} WHERE status IN ('pending', 'failed')
+"""
+
+
+def youtube_due_shards(catalog: DuckDBCatalog, now: datetime) -> set[str]:
+    """Shards with videos due for a scrape, or comments still pending or failed."""
+    due = {s.shard for s in shard_scrapes(catalog, now) if s.due}
+    try:
+        with catalog.connect(read_only=True) as conn:
+            due |= {r[0] for r in conn.execute(PENDING_COMMENTS_SQL).fetchall()}
+    except (FileNotFoundError, duckdb.CatalogException):
+        pass
+    return due
 
 
 @dg.schedule(

@@ -96,7 +96,14 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from mta_pipeline.runner import materialize
 
     with _instance() as instance:
-        outcome = materialize(defs, instance, args.select, args.shard, force_refresh=args.force)
+        outcome = materialize(
+            defs,
+            instance,
+            args.select,
+            args.shard,
+            force_refresh=args.force,
+            only_stale=not args.all,
+        )
     return _report_failures(outcome.failures) if not outcome.ok else 0
 
 
@@ -244,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     mat = sub.add_parser("materialize", help="materialize assets in-process, shard by shard")
     mat.add_argument("--select", default="*", help="Dagster asset selection, e.g. '*midi_features'")
     mat.add_argument("--shard", action="append", help="shard key (repeatable); default: all")
+    mat.add_argument(
+        "--all",
+        action="store_true",
+        help="run every selected shard, even those Dagster reports up to date",
+    )
     mat.add_argument(
         "--force",
         action="store_true",

@@ -13,7 +13,9 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import reduce
+from typing import Any
 
 import dagster as dg
 
@@ -44,6 +46,7 @@ class SelectionError(ValueError):
 class Outcome:
     failures: list[str] = field(default_factory=list)
     runs: int = 0
+    skipped: int = 0
 
     @property
     def ok(self) -> bool:
@@ -200,17 +203,58 @@ def materialize(
     shards: Sequence[str] | None = None,
     echo: Echo = print,
     force_refresh: bool = False,
+    only_stale: bool = True,
 ) -> Outcome:
+    """Materialize the selection stage by stage. With `only_stale`, a shard (or an unpartitioned
+    stage) whose assets are all up to date in Dagster's terms (materialized, same code version,
+    inputs unchanged) is skipped without starting a run; assets without inputs always run (they
+    look at the outside world: the archive URL, the metadata CSV), and YouTube assets run for
+    shards with scrapes due (pending, failed or older than MTA_YOUTUBE_REFRESH_DAYS)."""
     stages, shard_list = plan(defs, selection, shards)
+    graph = defs.resolve_asset_graph()
     job = defs.resolve_implicit_global_asset_job_def()
     outcome = Outcome()
     for partitioned, keys in stages:
+        fresh = _freshness(instance, graph) if only_stale else None
         if not partitioned:
-            _run(job, keys, instance, f"[all shards] {_names(keys)}", echo, outcome)
+            label = f"[all shards] {_names(keys)}"
+            if fresh and all(graph.get(k).parent_keys and fresh(k, None) for k in keys):
+                echo(f"{label} up to date, skipped")
+            else:
+                _run(job, keys, instance, label, echo, outcome)
         else:
+            due = _youtube_due(keys, force_refresh) if only_stale else set()
             for i, shard in enumerate(shard_list, 1):
                 label = f"[{i:>2}/{len(shard_list)}] shard {shard}"
+                if fresh and shard not in due and all(fresh(k, shard) for k in keys):
+                    echo(f"{label} up to date, skipped")
+                    outcome.skipped += 1
+                    continue
                 _run(job, keys, instance, label, echo, outcome, shard, _force(keys, force_refresh))
         if not outcome.ok:
             break
     return outcome
+
+
+def _freshness(
+    instance: dg.DagsterInstance, graph: Any
+) -> Callable[[dg.AssetKey, str | None], bool]:
+    """Whether an asset partition is materialized and not stale (Dagster's own staleness: code
+    versions and input data versions). Built per stage: earlier stages change the answer."""
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+    from dagster._core.loader import LoadingContextForTest
+
+    resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
+    return lambda key, partition: resolver.get_status(key, partition) == StaleStatus.FRESH
+
+
+def _youtube_due(keys: Sequence[dg.AssetKey], force: bool) -> set[str]:
+    """Shards whose YouTube scrapes are due, when the stage holds YouTube assets."""
+    if not any(k.to_user_string().startswith("youtube_") for k in keys):
+        return set()
+    if force:
+        return set(SHARD_KEYS)
+    from mta_pipeline.automation import youtube_due_shards
+    from mta_pipeline.resources.catalog import DuckDBCatalog
+
+    return youtube_due_shards(DuckDBCatalog(), datetime.now(UTC))

@@ -62,7 +62,7 @@ def test_declarative_automation_follows_one_updated_shard(scraped):
     settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert settled.total_requested == 0  # everything materialized: nothing to follow
     shard = SHARD_KEYS[3]
-    assert materialize(defs, instance, "midi_files", [shard], echo=lambda _: None).ok
+    assert materialize(defs, instance, "midi_files", [shard], echo=print, only_stale=False).ok
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
     requested = {
         key.to_user_string(): result.get_requested_partitions(key)
@@ -77,7 +77,14 @@ def test_declarative_automation_follows_one_updated_shard(scraped):
 def test_a_rerun_with_nothing_changed_says_unchanged_everywhere(scraped):
     instance, emulator, _ = scraped
     units, before = emulator.units_used, {r.run_id for r in instance.get_runs()}
-    assert materialize(defs, instance, "*", echo=lambda _: None).ok
+    lines: list[str] = []
+    outcome = materialize(defs, instance, "*", echo=lines.append)
+    assert outcome.ok and outcome.runs == 1  # only the assets that look outside
+    assert outcome.skipped == 2 * len(SHARD_KEYS)
+    assert sum("up to date, skipped" in line for line in lines) == 2 * len(SHARD_KEYS) + 2
+    assert emulator.units_used == units
+    before = {r.run_id for r in instance.get_runs()}
+    assert materialize(defs, instance, "*", echo=lambda _: None, only_stale=False).ok
     assert emulator.units_used == units  # no quota spent
     meta = metadata_by_asset(instance, run_ids_since(instance, before))
     assert len(meta) == 2 + 5 * len(SHARD_KEYS) + 1 + 3  # + comment_repetition, exports

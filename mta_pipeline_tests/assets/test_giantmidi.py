@@ -17,7 +17,7 @@ def table(sql):
 def test_every_good_file_is_a_row_and_every_bad_member_one_reject(materialized, corpus):
     data_env, _, lines = materialized
     assert len(lines) == 1 + len(SHARD_KEYS)
-    assert sum(" ok in " in line and "shard" in line for line in lines) == len(SHARD_KEYS)
+    assert sum(" ok in " in line and "] shard " in line for line in lines) == len(SHARD_KEYS)
 
     features = dict(table("SELECT vid, n_notes FROM midi_features"))
     assert set(features) == set(corpus.good)
@@ -51,7 +51,7 @@ def test_rerunning_a_shard_replaces_exactly_its_rows(materialized, corpus):
     instance = materialized[1]
     before = table("SELECT shard, count(*) FROM midi_files GROUP BY shard ORDER BY shard")
     shard = max(before, key=lambda r: r[1])[0]
-    outcome = materialize(defs, instance, "midi_files,midi_features", [shard])
+    outcome = materialize(defs, instance, "midi_files,midi_features", [shard], only_stale=False)
     assert outcome.ok and outcome.runs == 1
     assert table("SELECT shard, count(*) FROM midi_files GROUP BY shard ORDER BY shard") == before
     assert table("SELECT count(*) FROM midi_features")[0][0] == len(corpus.good)
