@@ -32,11 +32,15 @@ def test_tsv_round_trips_through_pandas_and_duckdb(full_pipeline, corpus):
     assert frame["vid"].is_unique and set(frame["vid"]) == set(corpus.good)
     lines = path.read_bytes().split(b"\n")[1:-1]
     assert [line.decode().split("\t") for line in lines] == frame.values.tolist()
-    from_duckdb = duckdb.sql(
-        "SELECT * FROM read_csv(?, delim='\t', quote='', escape='', header=true, "
-        "all_varchar=true, nullstr='\\N')",
-        params=[str(path)],
-    ).fetchall()
+    from_duckdb = (
+        duckdb.connect()
+        .sql(
+            "SELECT * FROM read_csv(?, delim='\t', quote='', escape='', header=true, "
+            "all_varchar=true, nullstr='\\N')",
+            params=[str(path)],
+        )
+        .fetchall()
+    )
     assert [list(r) for r in from_duckdb] == frame.values.tolist()
 
 
@@ -65,10 +69,14 @@ def test_parquet_files_have_the_schema_and_the_same_records(full_pipeline, corpu
     single = pq.read_table(export(data, config.PARQUET_FILE))
     assert single.schema.remove(0).equals(schemas.MTA_RECORDS)
     assert single.column("index").to_pylist() == list(range(len(corpus.good)))
-    hive = duckdb.execute(
-        f"SELECT count(*), count(DISTINCT shard) FROM read_parquet("
-        f"'{data / config.LAKE_DIR / config.T_MTA_RECORDS}/*/*.parquet', hive_partitioning=true)"
-    ).fetchone()
+    hive = (
+        duckdb.connect()
+        .execute(
+            "SELECT count(*), count(DISTINCT shard) FROM read_parquet(?, hive_partitioning=true)",
+            [f"{data / config.LAKE_DIR / config.T_MTA_RECORDS}/*/*.parquet"],
+        )
+        .fetchone()
+    )
     assert hive[0] == single.num_rows
     rows = single.to_pylist()
     assert all(r["reply_5"] is not None and r["describe"] is not None for r in rows)
@@ -127,6 +135,6 @@ def test_a_crash_mid_export_leaves_the_previous_files_whole(full_pipeline, monke
         return real_write(self, relpath, payload)
 
     monkeypatch.setattr(LakeResource, "write_bytes", crash_halfway)
-    outcome = materialize(defs, instance, "mta_tsv", echo=lambda _: None)
+    outcome = materialize(defs, instance, "mta_tsv", echo=lambda _: None, only_stale=False)
     assert not outcome.ok and "disk vanished" in outcome.failures[0]
     assert tsv.read_bytes() == old
