@@ -28,9 +28,9 @@ from mta_pipeline.resources.youtube import Budget, YouTubeResource
 KEY = "bench-key"
 
 
-def naive(endpoint: str, vids: list[str]) -> tuple[float, int]:
+def naive(endpoint: str, vids: list[str], key: str = KEY) -> tuple[float, int]:
     """Seconds and calls for the sequential one-call-per-video loop."""
-    client = YouTubeResource(api_key=KEY, api_endpoint=endpoint).client(
+    client = YouTubeResource(api_key=key, api_endpoint=endpoint).client(
         Budget(units=10**9), lambda call: None
     )
     calls = 0
