@@ -8,7 +8,9 @@ Dagster instance, so they show in the UI next to UI-launched runs.
 from __future__ import annotations
 
 import operator
+import os
 import re
+import socket
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -133,6 +135,39 @@ def _force(keys: Sequence[dg.AssetKey], force: bool) -> dict | None:
     return {"ops": {name: {"config": {"force": True}} for name in scrapers}}
 
 
+OWNER_TAGS = {"mta/host": socket.gethostname(), "mta/pid": str(os.getpid())}
+
+
+def release_abandoned_runs(instance: dg.DagsterInstance, echo: Echo = print) -> int:
+    """Runs this machine's `mta` started in-process and whose process is gone (killed, crashed)
+    are marked failed and their concurrency-pool slots freed; otherwise a killed scrape would
+    hold the `youtube_api` slot forever and the next run would wait for it."""
+    released = 0
+    for run in instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+    ):
+        if run.tags.get("mta/host") != OWNER_TAGS["mta/host"] or _alive(run.tags.get("mta/pid")):
+            continue
+        instance.report_run_failed(run, "the mta process running it is gone (killed or crashed)")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released += 1
+    if released:
+        echo(f"released {released} run(s) left behind by a killed mta process")
+    return released
+
+
+def _alive(pid: str | None) -> bool:
+    if not pid or not pid.isdigit():
+        return True  # not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _names(keys: Sequence[dg.AssetKey]) -> str:
     return ", ".join(k.to_user_string() for k in keys)
 
@@ -178,6 +213,7 @@ def _run(
             asset_selection=keys,
             partition_key=partition_key,
             instance=instance,
+            tags=OWNER_TAGS,
             run_config={**QUIET_LOGS, **(run_config or {})},
             raise_on_error=False,
         )
@@ -211,6 +247,7 @@ def materialize(
     look at the outside world: the archive URL, the metadata CSV), and YouTube assets run for
     shards with scrapes due (pending, failed or older than MTA_YOUTUBE_REFRESH_DAYS)."""
     stages, shard_list = plan(defs, selection, shards)
+    release_abandoned_runs(instance, echo)
     graph = defs.resolve_asset_graph()
     job = defs.resolve_implicit_global_asset_job_def()
     outcome = Outcome()

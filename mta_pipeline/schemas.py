@@ -134,6 +134,7 @@ YOUTUBE_QUOTA = pa.schema(
         ("shard", STR),
         ("run_id", STR),
         ("at", TS),
+        ("call_id", STR),
     ]
 )
 

@@ -62,8 +62,9 @@ def materialized(tmp_path_factory: pytest.TempPathFactory, corpus: DemoCorpus):
 
 
 @pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch):
-    """A real S3-compatible HTTP server on loopback (moto's server mode) with a `lake` bucket."""
+def s3_server(monkeypatch: pytest.MonkeyPatch):
+    """A real S3-compatible HTTP server on loopback (moto's server mode) with a `lake` bucket;
+    yields (server, endpoint)."""
     import s3fs
     from moto.server import ThreadedMotoServer
 
@@ -82,9 +83,14 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch):
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
     fs.mkdir("lake")
     try:
-        yield endpoint
+        yield server, endpoint
     finally:
         server.stop()
+
+
+@pytest.fixture
+def s3_endpoint(s3_server) -> str:
+    return s3_server[1]
 
 
 @contextmanager

@@ -5,6 +5,7 @@ checkpoint, so a run stopped by the quota, an error or a kill keeps every finish
 next run fetches only what is pending or older than MTA_YOUTUBE_REFRESH_DAYS.
 """
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -29,6 +30,7 @@ from mta_pipeline.core.youtube_api import (
     COMMENT_STATUS_BY_REASON,
     ApiFailure,
     Kind,
+    classify_http_error,
     comment_rows,
     needs_comment_call,
     video_row,
@@ -36,7 +38,7 @@ from mta_pipeline.core.youtube_api import (
 from mta_pipeline.partitions import shard_partitions
 from mta_pipeline.resources.catalog import DuckDBCatalog
 from mta_pipeline.resources.lake import LakeResource
-from mta_pipeline.resources.youtube import Budget, YouTubeResource
+from mta_pipeline.resources.youtube import Budget, CallRecord, YouTubeResource
 from mta_pipeline.summaries import counts_markdown, preview_markdown
 
 GROUP = "youtube"
@@ -62,13 +64,15 @@ def _previous(lake: LakeResource, table: str, shard: str) -> list[dict[str, Any]
     return data.to_pylist() if data is not None else []
 
 
-def _budget(youtube: YouTubeResource, catalog: DuckDBCatalog, now: datetime) -> Budget:
+def _budget(
+    youtube: YouTubeResource, catalog: DuckDBCatalog, now: datetime, unledgered: int = 0
+) -> Budget:
     spent = catalog.scalar(
         f"SELECT sum(units) FROM {settings.T_YOUTUBE_QUOTA} WHERE day_pt = ?",
         [pacific_day(now)],
         default=0,
     )
-    return Budget(units=remaining_units(youtube.quota_per_day(), int(spent)))
+    return Budget(units=remaining_units(youtube.quota_per_day(), int(spent) + unledgered))
 
 
 def _stop_failure(budget: Budget, pending: int, now: datetime) -> dg.Failure | None:
@@ -137,6 +141,7 @@ def checkpoint(log: ScrapeLog, catalog: DuckDBCatalog, *states: ShardState) -> b
     append = [(settings.T_YOUTUBE_QUOTA, ledger)] if ledger is not None else []
     if replace or append:
         catalog.apply(replace=replace, append=append)
+    log.committed()
     return bool(replace or append)
 
 
@@ -161,10 +166,18 @@ def youtube_videos(
     vids = _shard_vids(lake, shard)
     state = ShardState(lake, settings.T_YOUTUBE_VIDEOS, shard)
     state.keep_only(set(vids))
+    shard_vids = set(vids)
+    log = ScrapeLog(lake, catalog, shard, context.run_id, "videos")
+    for call in log.recovered:
+        if call.endpoint == "videos.list" and call.outcome == "ok" and call.body:
+            ids = [v for v in call.params["id"].split(",") if v in shard_vids]
+            for vid, row in _batch_rows(ids, json.loads(call.body), call.at).items():
+                state.put(vid, [row])
+    if log.recovered:
+        context.log.info(f"shard {shard}: {len(log.recovered)} calls replayed from the journal")
     fresh_after = now - timedelta(days=youtube.refresh_after_days())
     due = [v for v in vids if config.force or _video_due(state.rows.get(v), fresh_after)]
-    budget = _budget(youtube, catalog, now)
-    log = ScrapeLog(lake, shard, context.run_id)
+    budget = _budget(youtube, catalog, now, len(log.recovered))
     client = youtube.client(budget, log.record)
     batches, planned = _plan_batches(due, budget.remaining)
     for vid in due[planned:]:
@@ -184,7 +197,8 @@ def youtube_videos(
         answered += not isinstance(result, ApiFailure)
         checkpoint(log, catalog, state)
         context.log.info(f"shard {shard}: videos {done}/{planned}")
-    written = checkpoint(log, catalog, state) or bool(batches)
+    written = checkpoint(log, catalog, state) or bool(batches) or bool(log.recovered)
+    log.close()
     statuses = Counter(rows[0]["status"] for rows in state.rows.values())
     pending = statuses.get(PENDING, 0)
     failure = _stop_failure(budget, pending, now)
@@ -302,6 +316,13 @@ def youtube_comments(
     status = ShardState(lake, settings.T_YOUTUBE_COMMENT_STATUS, shard)
     comments.keep_only(set(videos))
     status.keep_only(set(videos))
+    log = ScrapeLog(lake, catalog, shard, context.run_id, "commentThreads")
+    for call in log.recovered:
+        replayed = _replayed_comments(call, videos)
+        if replayed is not None:
+            vid_status, rows = replayed
+            status.put(vid_status["vid"], [vid_status])
+            comments.put(vid_status["vid"], [{**r, "scraped_at": call.at} for r in rows])
     to_call = []
     for vid, video in sorted(videos.items()):
         free = _status_without_call(video, now)
@@ -311,8 +332,7 @@ def youtube_comments(
                 comments.put(vid, [])
         elif config.force or _comments_due(status.rows.get(vid), video):
             to_call.append(vid)
-    budget = _budget(youtube, catalog, now)
-    log = ScrapeLog(lake, shard, context.run_id)
+    budget = _budget(youtube, catalog, now, len(log.recovered))
     client = youtube.client(budget, log.record)
     context.log.info(
         f"shard {shard}: {len(to_call)} comment calls due, {budget.remaining} units left today"
@@ -330,7 +350,8 @@ def youtube_comments(
         if n % CHECKPOINT_EVERY == 0:
             checkpoint(log, catalog, comments, status)
             context.log.info(f"shard {shard}: comments {n}/{len(to_call)}")
-    written = checkpoint(log, catalog, comments, status) or bool(to_call)
+    written = checkpoint(log, catalog, comments, status) or bool(to_call) or bool(log.recovered)
+    log.close()
     statuses = Counter(rows[0]["status"] for rows in status.rows.values())
     failure = _stop_failure(budget, statuses.get(PENDING, 0), now)
     if failure:
@@ -354,6 +375,25 @@ def youtube_comments(
         },
         data_version=table_version(comments.table()),
     )
+
+
+def _replayed_comments(
+    call: CallRecord, videos: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The status and rows a journaled comment call gave, when it was an answer (not an error
+    worth retrying) for a video of this shard."""
+    vid = call.params.get("videoId")
+    if call.endpoint != "commentThreads.list" or vid not in videos:
+        return None
+    if call.outcome == "ok" and call.body:
+        result: dict[str, Any] | ApiFailure = json.loads(call.body)
+    elif call.http_status:
+        result = classify_http_error(call.http_status, call.body)
+        if result.kind is not Kind.TERMINAL:
+            return None
+    else:
+        return None
+    return _comment_result(vid, result, call.at)
 
 
 def _comment_status(

@@ -105,6 +105,17 @@ class DuckDBCatalog(dg.ConfigurableResource):
             return default
         return default if row is None or row[0] is None else row[0]
 
+    def query_values(self, sql: str, params: Sequence[object] | None = None) -> set:
+        """The first column of a read-only query as a set; empty when the file or table is
+        missing."""
+        if not self.path.exists():
+            return set()
+        try:
+            with self.connect(read_only=True) as conn:
+                return {r[0] for r in conn.execute(sql, params or []).fetchall()}
+        except (duckdb.CatalogException, duckdb.BinderException):
+            return set()
+
     def query(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
         """Run read-only SQL and return the result as Arrow."""
         with self.connect(read_only=True) as conn:

@@ -16,6 +16,7 @@ import random
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +67,7 @@ class CallRecord:
     http_status: int | None
     body: str | None
     at: datetime
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass
@@ -248,6 +250,20 @@ def _text(captured: dict[str, Any]) -> str | None:
     return body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
 
 
+def call_from_line(line: str) -> CallRecord:
+    """The CallRecord a `raw_line` holds (the journal replays them after a crash)."""
+    data = json.loads(line)
+    return CallRecord(
+        endpoint=data["endpoint"],
+        params=data["params"],
+        outcome=data["outcome"],
+        http_status=data["http_status"],
+        body=data["body"],
+        at=datetime.fromisoformat(data["received_at"]),
+        call_id=data["call_id"],
+    )
+
+
 def raw_line(call: CallRecord) -> str:
     """A JSON Lines record for the raw landing zone: the body exactly as received, no key."""
     return json.dumps(
@@ -257,6 +273,7 @@ def raw_line(call: CallRecord) -> str:
             "http_status": call.http_status,
             "outcome": call.outcome,
             "received_at": call.at.isoformat(),
+            "call_id": call.call_id,
             "body": call.body,
         },
         ensure_ascii=False,
