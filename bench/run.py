@@ -1,4 +1,4 @@
-"""All benchmarks at GiantMIDI's full size, side by side in one run, written to BENCHMARKS.md.
+"""All benchmarks at GiantMIDI's full size, side by side in one run, written to bench/BENCHMARKS.md.
 
     make bench          # = .venv/bin/python -m bench.run [--count 10855] [--repeat 3]
 
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_855)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--naive-sample", type=int, default=300)
-    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "BENCHMARKS.md"))
     args = parser.parse_args()
     from mta_pipeline.definitions import defs
     from mta_pipeline.runner import materialize
