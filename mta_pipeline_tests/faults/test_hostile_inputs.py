@@ -12,6 +12,7 @@ import pretty_midi
 import s3fs
 
 from mta_pipeline import config
+from mta_pipeline.core.tsv import TSV_COLUMNS
 from mta_pipeline.definitions import defs
 from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
 from mta_pipeline.partitions import vid_to_shard
@@ -109,7 +110,8 @@ def test_s3_gone_mid_export_fails_clearly_and_keeps_the_old_export(
         return real_write(self, relpath, payload)
 
     monkeypatch.setattr(LakeResource, "write_bytes", server_dies_first)
-    monkeypatch.setattr("mta_pipeline.assets.exports.tsv_bytes", lambda rows: b"index\tnew\n")
+    header_only = ("\t".join(TSV_COLUMNS) + "\n").encode()  # a new, well-formed export
+    monkeypatch.setattr("mta_pipeline.assets.exports.tsv_bytes", lambda rows: header_only)
     outcome = materialize(defs, instance, "mta_tsv", echo=lambda _: None, only_stale=False)
     assert not outcome.ok
     assert "cannot write s3://lake/mta/export/midi_text_dataset.tsv" in outcome.failures[0]
@@ -119,6 +121,6 @@ def test_s3_gone_mid_export_fails_clearly_and_keeps_the_old_export(
         assert fs.cat(tsv) == old  # moto keeps its buckets in this process
         monkeypatch.setattr(LakeResource, "write_bytes", real_write)
         assert materialize(defs, instance, "mta_tsv", echo=lambda _: None, only_stale=False).ok
-        assert fs.cat(tsv) == b"index\tnew\n"
+        assert fs.cat(tsv) == header_only
     finally:
         restarted.stop()
