@@ -11,27 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from mta_pipeline.core.midi_features import FEATURE_COLUMNS
 from mta_pipeline.core.splits import split_for
 from mta_pipeline.core.text_clean import clean_text
 from mta_pipeline.core.text_flags import detect_lang, is_repeated, is_spam
 
 N_REPLIES = 5
-FEATURE_FIELDS = (
-    "sha256",
-    "duration_s",
-    "n_notes",
-    "pitch_min",
-    "pitch_max",
-    "pitch_mean",
-    "velocity_mean",
-    "velocity_std",
-    "notes_per_s",
-    "pedal_ratio",
-    "max_polyphony",
-    "key_estimate",
-    "title_key",
-    "key_matches_title",
-)
+FEATURE_FIELDS = ("sha256", *FEATURE_COLUMNS, "title_key", "key_matches_title")
 
 Row = Mapping[str, Any]
 
