@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -218,28 +220,31 @@ def _print_youtube_summary() -> None:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Start `dagster dev` (webserver + daemon) on workspace.yaml, with the demo as the default."""
+    """Start `dagster dev` (webserver + daemon) on workspace.yaml. Without GIANTMIDI_ARCHIVE_URL
+    the demo corpus is used and, without YOUTUBE_API_KEY, the YouTube emulator runs beside the UI
+    for as long as it does, so runs launched from the UI work offline as `make demo` does."""
     _ensure_dagster_home()
     demo = config.data_dir() / config.DEMO_DIR
-    if not config.env(config.GIANTMIDI_ARCHIVE_URL) and (demo / "midis_demo.zip").exists():
+    demo_mode = not config.env(config.GIANTMIDI_ARCHIVE_URL) and (demo / "midis_demo.zip").exists()
+    if demo_mode:
         print(f"GIANTMIDI_ARCHIVE_URL is not set: using the demo corpus in {demo}")
         os.environ[config.GIANTMIDI_ARCHIVE_URL] = str(demo / "midis_demo.zip")
         os.environ[config.GIANTMIDI_METADATA_URL] = str(demo / "giantmidi_metadata.csv")
     os.environ[config.MTA_DATA_DIR] = str(config.data_dir())
     root = Path(__file__).resolve().parent.parent
     dagster = Path(sys.executable).with_name("dagster")
-    argv = [
-        str(dagster),
-        "dev",
-        "-w",
-        str(root / "workspace.yaml"),
-        "-h",
-        args.host,
-        "-p",
-        str(args.port),
-    ]
-    os.execv(argv[0], argv)
-    return 0
+    workspace = str(root / "workspace.yaml")
+    argv = [str(dagster), "dev", "-w", workspace, "-h", args.host, "-p", str(args.port)]
+    if not (demo_mode and not config.env(config.YOUTUBE_API_KEY)):
+        os.execv(argv[0], argv)
+    with _demo_youtube(demo) as endpoint:
+        print(f"YOUTUBE_API_KEY is not set: YouTube Data API emulator on {endpoint}")
+        child = subprocess.Popen(argv)
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)
+            return child.wait()
 
 
 def build_parser() -> argparse.ArgumentParser:
