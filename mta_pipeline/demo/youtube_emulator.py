@@ -1289,8 +1289,8 @@ def main(argv: list[str] | None = None) -> None:
         emulator = YouTubeEmulator.from_env(**kwargs)
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
-    print(emulator.start(port), flush=True)
-    try:
+    try:  # from the first moment the endpoint is shown, Ctrl-C must stop the server cleanly
+        print(emulator.start(port), flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
