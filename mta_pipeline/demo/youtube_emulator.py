@@ -26,6 +26,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import struct
 import threading
@@ -1289,6 +1290,9 @@ def main(argv: list[str] | None = None) -> None:
         emulator = YouTubeEmulator.from_env(**kwargs)
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
+    # A parent that ignores SIGINT (some process managers, Dagster's own runners) would pass the
+    # ignoring on to us: restore the default so Ctrl-C always stops the server.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:  # from the first moment the endpoint is shown, Ctrl-C must stop the server cleanly
         print(emulator.start(port), flush=True)
         while True:
