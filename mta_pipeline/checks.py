@@ -3,7 +3,7 @@
 import dagster as dg
 
 from mta_pipeline import config
-from mta_pipeline.assets.exports import export_path, mta_tsv, ordered_records
+from mta_pipeline.assets.exports import export_path, mta_tsv, ordered_records, text_coverage
 from mta_pipeline.assets.giantmidi import midi_files
 from mta_pipeline.core.tsv import tsv_problems
 from mta_pipeline.resources.catalog import DuckDBCatalog
@@ -54,11 +54,7 @@ COVERAGE_WARN_BELOW = 0.5
 
 @dg.asset_check(asset=mta_tsv, description="Share of records with a description, with a reply.")
 def mta_tsv_text_coverage(lake: LakeResource) -> dg.AssetCheckResult:
-    data = ordered_records(lake)
-    n = max(1, data.num_rows)
-    described = sum(1 for v in data.column("describe").to_pylist() if v)
-    replied = sum(1 for v in data.column("reply_1").to_pylist() if v)
-    shares = {"share_with_description": described / n, "share_with_a_reply": replied / n}
+    shares = text_coverage(ordered_records(lake))
     return dg.AssetCheckResult(
         passed=min(shares.values()) >= COVERAGE_WARN_BELOW,
         severity=dg.AssetCheckSeverity.WARN,

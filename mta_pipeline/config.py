@@ -52,7 +52,6 @@ T_MIDI_FILES = "midi_files"
 T_MIDI_REJECTS = "midi_rejects"
 T_MIDI_FEATURES = "midi_features"
 T_GIANTMIDI_METADATA = "giantmidi_metadata"
-T_GIANTMIDI_ARCHIVE = "giantmidi_archive"
 T_YOUTUBE_VIDEOS = "youtube_videos"
 T_YOUTUBE_COMMENTS = "youtube_comments"
 T_YOUTUBE_COMMENT_STATUS = "youtube_comment_status"
@@ -65,8 +64,8 @@ TSV_FILE = "midi_text_dataset.tsv"
 PARQUET_FILE = "mta_records.parquet"
 DATASET_CARD = "DATASET.md"
 
-# Dagster concurrency pools: DuckDB writes, and YouTube calls sharing one daily quota.
-DUCKDB_WRITE_POOL = "duckdb_write"
+# Dagster concurrency pool of the YouTube assets, which share one daily quota. (DuckDB writes
+# are serialized by a file lock in resources/catalog.py, not a pool.)
 YOUTUBE_POOL = "youtube_api"
 
 

@@ -47,14 +47,12 @@ def write_if_changed(lake: LakeResource, relpath: str, data: bytes) -> bool:
     return True
 
 
-def _coverage(data: pa.Table) -> dict[str, float]:
+def text_coverage(data: pa.Table) -> dict[str, float]:
+    """Shares of records with a description and with at least one reply."""
     n = max(1, data.num_rows)
     described = pc.sum(pc.not_equal(data.column("describe"), "")).as_py() or 0
     replied = pc.sum(pc.not_equal(data.column("reply_1"), "")).as_py() or 0
-    return {
-        "share_with_description": round(described / n, 4),
-        "share_with_a_reply": round(replied / n, 4),
-    }
+    return {"share_with_description": described / n, "share_with_a_reply": replied / n}
 
 
 @dg.asset(
@@ -78,7 +76,7 @@ def mta_tsv(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Materia
             "bytes": len(body),
             "unchanged": not written,
             "uri": lake.uri(relpath),
-            **_coverage(data),
+            **{k: round(v, 4) for k, v in text_coverage(data).items()},
         },
         data_version=dg.DataVersion(hashlib.sha256(body).hexdigest()),
     )

@@ -10,7 +10,7 @@ import hashlib
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mta_pipeline.core.filenames import FilenameError, ParsedName, basename, parse_member_name
@@ -152,8 +152,3 @@ def read_member(zf: zipfile.ZipFile, name: str, max_bytes: int) -> tuple[bytes |
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def iter_chunks(fh, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-    while chunk := fh.read(chunk_size):
-        yield chunk
