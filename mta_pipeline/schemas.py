@@ -29,7 +29,14 @@ MIDI_FILES = pa.schema(
 )
 
 MIDI_REJECTS = pa.schema(
-    [("member", STR), ("shard", STR), ("reason", STR), ("stage", STR), ("vid", STR)]
+    [
+        ("member", STR),
+        ("shard", STR),
+        ("reason", STR),
+        ("stage", STR),
+        ("vid", STR),
+        ("sha256", STR),  # of the bytes that failed to parse (stage midi_features)
+    ]
 )
 
 MIDI_FEATURES = pa.schema(

@@ -172,7 +172,7 @@ def midi_files(
 
 
 def _reject(
-    member: str, shard: str, reason: str, stage: str, vid: str | None
+    member: str, shard: str, reason: str, stage: str, vid: str | None, sha256: str | None = None
 ) -> dict[str, str | None]:
     """A `midi_rejects` row."""
     return {
@@ -181,6 +181,7 @@ def _reject(
         "reason": reason,
         "stage": stage,
         "vid": vid,
+        "sha256": sha256,
     }
 
 
@@ -273,7 +274,7 @@ def _feature_row(f: dict, shard: str, result: FeatureResult) -> tuple[dict | Non
     """The features row of a parsed file, or its reject."""
     if result.features is None:
         reason = f"{archive.PARSE_ERROR}: {result.error}"
-        return None, _reject(f["member"], shard, reason, "midi_features", f["vid"])
+        return None, _reject(f["member"], shard, reason, "midi_features", f["vid"], f["sha256"])
     title_key = parse_title_key(f["title"])
     row = {
         "vid": f["vid"],
@@ -304,15 +305,9 @@ def _cached_features(
     cached: dict[tuple[str, str], tuple[dict | None, dict | None]] = {}
     for row in rows.to_pylist() if rows is not None else []:
         cached[(row["vid"], row["sha256"])] = (row, None)
-    files = lake.read_parquet(lake.shard_path(config.T_MIDI_FILES, shard), schemas.MIDI_FILES)
-    sha_by_vid = (
-        dict(zip(files.column("vid").to_pylist(), files.column("sha256").to_pylist(), strict=True))
-        if files is not None
-        else {}
-    )
     for reject in rejects.to_pylist() if rejects is not None else []:
-        if reject["vid"] in sha_by_vid:
-            cached[(reject["vid"], sha_by_vid[reject["vid"]])] = (None, reject)
+        if reject["sha256"]:  # the parse failed on exactly these bytes
+            cached[(reject["vid"], reject["sha256"])] = (None, reject)
     return cached
 
 
