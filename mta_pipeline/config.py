@@ -1,12 +1,16 @@
 """Every environment variable, default, file name and table name the pipeline uses, in one place.
 
-Settings are read lazily (never at import), so tests and the `mta` command can set the environment
-first. A missing or wrong setting raises `ConfigError` with one line: which variable, what to do.
+Resources receive their settings as `dg.EnvVar`s in `definitions.py`, so the UI shows which
+variable sets what (secrets by name only) and the values are read when a run starts. Optional
+settings get their defaults put into the process environment by `apply_defaults` (called when the
+definitions load), so every `EnvVar` resolves and the defaults live only here. A missing or wrong
+setting raises `ConfigError` with one line: which variable, what to do.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
 
 # Environment variables (the public interface: keep these names).
@@ -31,6 +35,9 @@ MTA_YOUTUBE_CONCURRENCY = "MTA_YOUTUBE_CONCURRENCY"
 DEFAULT_DATA_DIR = "./data"
 # The largest real GiantMIDI file is about 1.5 MB; anything past this is refused as a zip bomb.
 DEFAULT_MAX_MEMBER_BYTES = 64 * 1024 * 1024
+
+# 0: one process per available core.
+DEFAULT_FEATURE_WORKERS = 0
 
 DEFAULT_YOUTUBE_ENDPOINT = "https://www.googleapis.com"
 DEFAULT_DAILY_QUOTA = 10_000
@@ -69,6 +76,42 @@ DATASET_CARD = "DATASET.md"
 YOUTUBE_POOL = "youtube_api"
 
 
+# Every setting a resource reads, with the value it has when the variable is unset or empty. An
+# empty default means "not set": the resource that needs it says so when it is used.
+SETTING_DEFAULTS: dict[str, str] = {
+    MTA_DATA_DIR: DEFAULT_DATA_DIR,
+    MTA_LAKE_URL: "",
+    MTA_S3_ENDPOINT_URL: "",
+    GIANTMIDI_ARCHIVE_URL: "",
+    GIANTMIDI_ARCHIVE_SHA256: "",
+    GIANTMIDI_METADATA_URL: "",
+    MTA_MAX_MEMBER_BYTES: str(DEFAULT_MAX_MEMBER_BYTES),
+    MTA_FEATURE_WORKERS: str(DEFAULT_FEATURE_WORKERS),
+    YOUTUBE_API_KEY: "",
+    YOUTUBE_API_ENDPOINT: DEFAULT_YOUTUBE_ENDPOINT,
+    MTA_YOUTUBE_DAILY_QUOTA: str(DEFAULT_DAILY_QUOTA),
+    MTA_YOUTUBE_REFRESH_DAYS: str(DEFAULT_REFRESH_DAYS),
+    MTA_YOUTUBE_CONCURRENCY: str(DEFAULT_YOUTUBE_CONCURRENCY),
+}
+
+# What to do when a required setting is missing.
+HINTS = {
+    GIANTMIDI_ARCHIVE_URL: "set it to the path or http(s)/file/s3 URL of the GiantMIDI zip "
+    "(midis_v1.2.zip, see the README's 'Getting the real data'), or run `mta demo` for the "
+    "offline demo.",
+    YOUTUBE_API_KEY: "create a key for the YouTube Data API v3 in the Google Cloud console and "
+    "export it, or run `mta demo` for the offline emulator.",
+}
+
+
+def apply_defaults(environ: MutableMapping[str, str] | None = None) -> None:
+    """Give every unset (or empty) setting its default in the environment."""
+    environ = os.environ if environ is None else environ
+    for name, default in SETTING_DEFAULTS.items():
+        if not environ.get(name, "").strip():
+            environ[name] = default
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message names the variable and the fix."""
 
@@ -91,33 +134,15 @@ def duckdb_path() -> Path:
     return data_dir() / DUCKDB_FILE
 
 
-def max_member_bytes() -> int:
-    return positive_int(MTA_MAX_MEMBER_BYTES, DEFAULT_MAX_MEMBER_BYTES)
+def require(name: str, value: str) -> str:
+    """`value` (a setting's resolved value), or a ConfigError saying how to set it."""
+    if not value.strip():
+        raise ConfigError(f"{name} is not set: {HINTS.get(name, 'export it and rerun.')}")
+    return value.strip()
 
 
-def feature_workers() -> int | None:
-    """Processes for MIDI parsing; None means one per available core."""
-    return positive_int(MTA_FEATURE_WORKERS, 1) if env(MTA_FEATURE_WORKERS) else None
-
-
-def positive_int(name: str, default: int) -> int:
-    raw = env(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ConfigError(
-            f"{name}={raw!r} is not a positive whole number; set it to e.g. {default}."
-        )
-    return value
-
-
-def require(name: str, what: str) -> str:
-    """The variable's value, or a ConfigError saying how to set it."""
-    value = env(name)
-    if value is None:
-        raise ConfigError(f"{name} is not set: {what}")
+def check_positive(name: str, value: int, minimum: int = 1) -> int:
+    """`value`, or a ConfigError naming the variable when it is below `minimum`."""
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be a whole number of at least {minimum}.")
     return value

@@ -1,19 +1,21 @@
-"""Materializing a selection in-process, shard by shard, with one progress line per partition.
+"""`mta materialize`: the selection, stage by stage and shard by shard, through public Dagster APIs.
 
-The selection is cut into stages (see `plan`): unpartitioned assets run once, and sharded ones
-get a run per shard, so a failed shard does not stop the others. Runs are recorded in the
-Dagster instance, so they show in the UI next to UI-launched runs.
+Each run is a `dagster.materialize` call recorded in the instance, so it shows in the UI beside
+runs launched there. Unpartitioned assets run once, sharded ones once per shard (a failed shard
+does not stop the others). What is due comes from the instance's materialization records (see
+`due`), read with `DagsterInstance.fetch_materializations`.
 """
 
 from __future__ import annotations
 
+import logging
 import operator
 import os
 import re
 import socket
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
@@ -21,23 +23,16 @@ from typing import Any
 
 import dagster as dg
 
+from mta_pipeline import config
+from mta_pipeline.assets.results import CODE_VERSION, PROGRESS_LOGGER, UNCHANGED
 from mta_pipeline.partitions import SHARD_KEYS
 
 Echo = Callable[[str], None]
-# The runner prints one line per run itself; Dagster's console logger would repeat failures with
-# their stack traces, which belong in the event log (the UI), not in a user's terminal.
+# The runner prints a line per run; Dagster's console logger would repeat failures with their
+# stack traces, which belong in the event log (the UI), not in a user's terminal.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-SUMMARY_KEYS = (
-    "files",
-    "rejects",
-    "rows",
-    "members",
-    "fetched",
-    "pending",
-    "comments",
-    "quota_units_spent",
-    "unchanged",
-)
+SUMMARY_KEYS = ("dagster/row_count", "fetched", "pending", "quota_units_spent", UNCHANGED)
+OWNER_TAGS = {"mta/host": socket.gethostname(), "mta/pid": str(os.getpid())}
 
 
 class SelectionError(ValueError):
@@ -55,6 +50,14 @@ class Outcome:
         return not self.failures
 
 
+@dataclass(frozen=True)
+class Stage:
+    """Assets that run together: once (unpartitioned) or once per shard."""
+
+    partitioned: bool
+    keys: tuple[dg.AssetKey, ...]
+
+
 def parse_selection(selection: str) -> dg.AssetSelection:
     """Dagster's selection syntax; a comma-separated list of clauses is their union (as in the
     `dagster asset materialize --select` CLI)."""
@@ -64,92 +67,152 @@ def parse_selection(selection: str) -> dg.AssetSelection:
     return reduce(operator.or_, parts)
 
 
+def _assets(defs: dg.Definitions) -> list[dg.AssetsDefinition]:
+    return [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+
+
 def plan(
     defs: dg.Definitions, selection: str, shards: Sequence[str] | None
-) -> tuple[list[tuple[bool, list[dg.AssetKey]]], list[str]]:
-    """Stages of the selection, in order, each (partitioned?, keys), and the shard list.
+) -> tuple[list[Stage], list[str]]:
+    """Stages of the selection, in order, and the shard list.
 
-    A stage is a run of assets of one kind: unpartitioned assets run once, sharded ones once per
-    shard. An asset's stage is one past its parents' when their kinds differ, so an unpartitioned
-    asset between sharded ones (corpus-wide comment repetition) runs after every shard of its
-    inputs and before any shard of what depends on it.
+    An asset that shares a step with selected ones (a multi-asset) is selected with them. An
+    asset's stage is one past its parents' when their kinds (partitioned or not) differ, so an
+    unpartitioned asset between sharded ones (corpus-wide comment repetition) runs after every
+    shard of its inputs and before any shard of what depends on it.
     """
-    graph = defs.resolve_asset_graph()
+    assets = _assets(defs)
     try:
-        keys = parse_selection(selection).resolve(graph)
+        keys = set(parse_selection(selection).resolve(assets))
     except Exception as exc:
         raise SelectionError(
-            f"bad --select {selection!r} ({exc}); examples: '*midi_features', "
-            "'midi_files,midi_features', 'key:midi_files or key:midi_features'"
+            f"bad --select {selection!r} ({str(exc).splitlines()[0]}); examples: "
+            "'*midi_features', 'midi_files,midi_features', 'key:midi_files or key:midi_features'"
         ) from exc
     if not keys:
         raise SelectionError(f"--select {selection!r} matches no asset")
+    for a in assets:
+        if keys & set(a.keys):
+            keys |= set(a.keys)
     shards = list(shards or SHARD_KEYS)
     unknown = sorted(set(shards) - set(SHARD_KEYS))
     if unknown:
         raise SelectionError(
             f"unknown shard(s) {unknown}; shards are {SHARD_KEYS[0]} to {SHARD_KEYS[-1]}"
         )
-    ordered = [k for level in graph.toposorted_asset_keys_by_level for k in level if k in keys]
+    specs = {s.key: s for s in defs.resolve_all_asset_specs()}
     stage: dict[dg.AssetKey, int] = {}
-    for key in ordered:
-        node = graph.get(key)
-        parents = [p for p in node.parent_keys if p in stage]
+    for key in _toposorted(specs):
+        if key not in keys:
+            continue
+        spec = specs[key]
+        parents = [d.asset_key for d in spec.deps if d.asset_key in stage]
+        partitioned = spec.partitions_def is not None
         stage[key] = max(
-            (stage[p] + (graph.get(p).is_partitioned != node.is_partitioned) for p in parents),
-            default=0 if not node.is_partitioned else 1,
+            (stage[p] + ((specs[p].partitions_def is not None) != partitioned) for p in parents),
+            default=int(partitioned),
         )
+    for a in assets:  # a step's outputs share the latest stage among them
+        if keys & set(a.keys):
+            top = max(stage[k] for k in a.keys)
+            stage.update(dict.fromkeys(a.keys, top))
     stages = []
     for n in sorted(set(stage.values())):
-        members = [k for k in ordered if stage[k] == n]
         for partitioned in (False, True):
-            group = [k for k in members if graph.get(k).is_partitioned == partitioned]
+            group = tuple(
+                k
+                for k in _toposorted(specs)
+                if stage.get(k) == n and (specs[k].partitions_def is not None) == partitioned
+            )
             if group:
-                stages.append((partitioned, group))
+                stages.append(Stage(partitioned, group))
     return stages, shards
 
 
-ENV_HINTS = {
-    "YOUTUBE_API_KEY": "export a YouTube Data API v3 key, or run `mta demo` (offline emulator)",
-}
+def _toposorted(specs: dict[dg.AssetKey, dg.AssetSpec]) -> list[dg.AssetKey]:
+    order: list[dg.AssetKey] = []
+    seen: set[dg.AssetKey] = set()
+
+    def visit(key: dg.AssetKey) -> None:
+        if key in seen or key not in specs:
+            return
+        seen.add(key)
+        for dep in specs[key].deps:
+            visit(dep.asset_key)
+        order.append(key)
+
+    for key in sorted(specs, key=lambda k: k.to_user_string()):
+        visit(key)
+    return order
 
 
-def config_error_message(exc: dg.DagsterInvalidConfigError) -> str:
-    """One line per config error; an unset EnvVar becomes 'NAME is not set: what to do'."""
-    lines = []
-    for error in exc.errors or []:
-        found = re.search(r'environment variable "(\w+)" which is not set', error.message)
-        if found:
-            name = found.group(1)
-            lines.append(f"{name} is not set: {ENV_HINTS.get(name, 'export it and rerun')}")
-        else:
-            lines.append(error.message.strip().splitlines()[0])
-    return "; ".join(lines) or str(exc).splitlines()[0]
+# -- what is due -----------------------------------------------------------------------------------
 
 
-def _force(keys: Sequence[dg.AssetKey], force: bool) -> dict | None:
-    """Run config asking the YouTube assets among `keys` to fetch again what is still fresh."""
-    scrapers = [k.to_user_string() for k in keys if k.to_user_string().startswith("youtube_")]
-    if not (force and scrapers):
-        return None
-    return {"ops": {name: {"config": {"force": True}} for name in scrapers}}
+def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> Any:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
+        limit=1,
+    ).records
+    return records[0] if records else None
 
 
-OWNER_TAGS = {"mta/host": socket.gethostname(), "mta/pid": str(os.getpid())}
+def _changed_since(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None, storage_id: int
+) -> bool:
+    """Whether `key` (one partition, or any) was materialized after `storage_id` with a change."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=key,
+            asset_partitions=[partition] if partition else None,
+            after_storage_id=storage_id,
+        ),
+        limit=1000,
+    ).records
+    return any(not _meta(r, UNCHANGED, False) for r in records)
+
+
+def _meta(record: Any, key: str, default: object) -> object:
+    value = record.asset_materialization.metadata.get(key)
+    return default if value is None else value.value
+
+
+def due(
+    defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
+) -> bool:
+    """Whether an asset (partition) needs a run: never materialized; materialized by another code
+    version (its `code_version` metadata); or an input materialized since with a change (its
+    `unchanged` metadata false). An asset without inputs is always due: it looks at the outside
+    world (the archive URL, the metadata file), and finds out cheaply when nothing changed."""
+    spec = next(s for s in defs.resolve_all_asset_specs() if s.key == key)
+    latest = _latest(instance, key, partition)
+    if latest is None or not spec.deps:
+        return True
+    if _meta(latest, CODE_VERSION, None) != spec.code_version:
+        return True
+    specs = {s.key: s for s in defs.resolve_all_asset_specs()}
+    for dep in spec.deps:
+        parent = specs.get(dep.asset_key)
+        parent_partition = partition if parent and parent.partitions_def is not None else None
+        if _changed_since(instance, dep.asset_key, parent_partition, latest.storage_id):
+            return True
+    return False
+
+
+# -- running -----------------------------------------------------------------------------------
 
 
 def release_abandoned_runs(instance: dg.DagsterInstance, echo: Echo = print) -> int:
-    """Runs this machine's `mta` started in-process and whose process is gone (killed, crashed)
-    are marked failed and their concurrency-pool slots freed; otherwise a killed scrape would
-    hold the `youtube_api` slot forever and the next run would wait for it."""
+    """Runs this machine's `mta` started and whose process is gone (killed, crashed) are marked
+    failed, so the run history and the UI's pools do not count them as running."""
     released = 0
-    for run in instance.get_runs(
+    for record in instance.get_run_records(
         filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
     ):
+        run = record.dagster_run
         if run.tags.get("mta/host") != OWNER_TAGS["mta/host"] or _alive(run.tags.get("mta/pid")):
             continue
         instance.report_run_failed(run, "the mta process running it is gone (killed or crashed)")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         released += 1
     if released:
         echo(f"released {released} run(s) left behind by a killed mta process")
@@ -168,7 +231,25 @@ def _alive(pid: str | None) -> bool:
     return True
 
 
-def _names(keys: Sequence[dg.AssetKey]) -> str:
+ENV_HINTS = {
+    config.YOUTUBE_API_KEY: "export a YouTube Data API v3 key, or run `mta demo` (emulator)",
+}
+
+
+def config_error_message(exc: dg.DagsterInvalidConfigError) -> str:
+    """One line per config error; an unset EnvVar becomes 'NAME is not set: what to do'."""
+    lines = []
+    for error in exc.errors or []:
+        found = re.search(r'environment variable "(\w+)" which is not set', error.message)
+        if found:
+            name = found.group(1)
+            lines.append(f"{name} is not set: {ENV_HINTS.get(name, 'export it and rerun')}")
+        else:
+            lines.append(error.message.strip().splitlines()[0])
+    return "; ".join(lines) or str(exc).splitlines()[0]
+
+
+def _names(keys: Iterable[dg.AssetKey]) -> str:
     return ", ".join(k.to_user_string() for k in keys)
 
 
@@ -176,60 +257,69 @@ def _summary(result: dg.ExecuteInProcessResult) -> str:
     parts = []
     for event in result.get_asset_materialization_events():
         mat = event.materialization
-        values = {k: v.value for k, v in mat.metadata.items() if k in SUMMARY_KEYS}
+        values = {
+            k.removeprefix("dagster/"): v.value
+            for k, v in mat.metadata.items()
+            if k in SUMMARY_KEYS
+        }
         shown = " ".join(f"{k}={v}" for k, v in values.items())
-        parts.append(
-            f"{mat.asset_key.to_user_string()}({shown})"
-            if shown
-            else mat.asset_key.to_user_string()
-        )
+        name = mat.asset_key.to_user_string()
+        parts.append(f"{name}({shown})" if shown else name)
     return ", ".join(parts)
 
 
-def _failure(result: dg.ExecuteInProcessResult) -> str:
+def _failure(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
+    """The first step failure's message, and whether it is a user's setting (ConfigError)."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error:
             error = event.step_failure_data.error
             while error.cause and error.cls_name in ("DagsterExecutionStepExecutionError",):
                 error = error.cause
             message = error.message.strip().split("\n\n")[0]
-            return f"{event.step_key}: {message}"
-    return "run failed"
+            if error.cls_name:
+                message = message.removeprefix(f"{error.__class__.__module__}.")
+                message = re.sub(r"^[\w.]+(Error|Failure): ", "", message)
+            return f"{event.step_key}: {message}", error.cls_name == "ConfigError"
+    return "run failed", False
 
 
-def _run(
-    job: dg.JobDefinition,
-    keys: list[dg.AssetKey],
-    instance: dg.DagsterInstance,
-    label: str,
-    echo: Echo,
-    outcome: Outcome,
-    partition_key: str | None = None,
-    run_config: dict | None = None,
-) -> None:
-    started = time.perf_counter()
-    try:
-        result = job.execute_in_process(
-            asset_selection=keys,
-            partition_key=partition_key,
-            instance=instance,
-            tags=OWNER_TAGS,
-            run_config={**QUIET_LOGS, **(run_config or {})},
-            raise_on_error=False,
-        )
-    except dg.DagsterInvalidConfigError as exc:
-        message = config_error_message(exc)
-        outcome.failures.append(f"{label}: {message}")
-        echo(f"{label} FAILED: {message}")
-        return
-    outcome.runs += 1
-    took = time.perf_counter() - started
-    if result.success:
-        echo(f"{label} ok in {took:.1f}s: {_summary(result)}")
-    else:
-        message = _failure(result)
-        outcome.failures.append(f"{label}: {message}")
-        echo(f"{label} FAILED in {took:.1f}s: {message}")
+@dataclass
+class _Runner:
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    echo: Echo
+    outcome: Outcome
+    force: bool
+
+    def run(self, keys: Sequence[dg.AssetKey], label: str, partition: str | None = None) -> float:
+        started = time.perf_counter()
+        scrapers = [k.to_user_string() for k in keys if k.to_user_string().startswith("youtube_")]
+        ops = {n: {"config": {"force": True}} for n in scrapers if self.force}
+        run_config = {**QUIET_LOGS, **({"ops": ops} if ops else {})}
+        try:
+            result = dg.materialize(
+                [*self.defs.assets, *(self.defs.asset_checks or [])],
+                selection=list(keys),
+                partition_key=partition,
+                instance=self.instance,
+                resources=self.defs.resources,
+                tags=OWNER_TAGS,
+                run_config=run_config,
+                raise_on_error=False,
+            )
+        except dg.DagsterInvalidConfigError as exc:
+            raise config.ConfigError(config_error_message(exc)) from None
+        took = time.perf_counter() - started
+        self.outcome.runs += 1
+        if result.success:
+            self.echo(f"{label} ok in {took:.1f}s: {_summary(result)}")
+            return took
+        message, user_error = _failure(result)
+        if user_error:
+            raise config.ConfigError(message.split(": ", 1)[-1])
+        self.outcome.failures.append(f"{label}: {message}")
+        self.echo(f"{label} FAILED in {took:.1f}s: {message}")
+        return took
 
 
 def materialize(
@@ -242,56 +332,89 @@ def materialize(
     only_stale: bool = True,
 ) -> Outcome:
     """Materialize the selection stage by stage. With `only_stale`, a shard (or an unpartitioned
-    stage) whose assets are all up to date in Dagster's terms (materialized, same code version,
-    inputs unchanged) is skipped without starting a run; assets without inputs always run (they
-    look at the outside world: the archive URL, the metadata CSV), and YouTube assets run for
-    shards with scrapes due (pending, failed or older than MTA_YOUTUBE_REFRESH_DAYS)."""
+    stage) none of whose assets is `due` is skipped without starting a run, and YouTube assets
+    run for shards with scrapes due (pending, failed or older than MTA_YOUTUBE_REFRESH_DAYS)."""
     stages, shard_list = plan(defs, selection, shards)
     release_abandoned_runs(instance, echo)
-    graph = defs.resolve_asset_graph()
-    job = defs.resolve_implicit_global_asset_job_def()
     outcome = Outcome()
-    for partitioned, keys in stages:
-        fresh = _freshness(instance, graph) if only_stale else None
-        if not partitioned:
-            label = f"[all shards] {_names(keys)}"
-            if fresh and all(graph.get(k).parent_keys and fresh(k, None) for k in keys):
-                echo(f"{label} up to date, skipped")
-            else:
-                _run(job, keys, instance, label, echo, outcome)
-        else:
-            due = _youtube_due(keys, force_refresh) if only_stale else set()
-            for i, shard in enumerate(shard_list, 1):
-                label = f"[{i:>2}/{len(shard_list)}] shard {shard}"
-                if fresh and shard not in due and all(fresh(k, shard) for k in keys):
+    runner = _Runner(defs, instance, echo, outcome, force_refresh)
+    with _progress_to(echo):
+        for stage in stages:
+            if not stage.partitioned:
+                label = f"[all shards] {_names(stage.keys)}"
+                if only_stale and not any(due(defs, instance, k, None) for k in stage.keys):
                     echo(f"{label} up to date, skipped")
-                    outcome.skipped += 1
-                    continue
-                _run(job, keys, instance, label, echo, outcome, shard, _force(keys, force_refresh))
-        if not outcome.ok:
-            break
+                else:
+                    runner.run(stage.keys, label)
+            else:
+                _run_shards(runner, stage, shard_list, only_stale)
+            if not outcome.ok:
+                break
     return outcome
 
 
-def _freshness(
-    instance: dg.DagsterInstance, graph: Any
-) -> Callable[[dg.AssetKey, str | None], bool]:
-    """Whether an asset partition is materialized and not stale (Dagster's own staleness: code
-    versions and input data versions). Built per stage: earlier stages change the answer."""
-    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
-    from dagster._core.loader import LoadingContextForTest
+def _run_shards(runner: _Runner, stage: Stage, shard_list: list[str], only_stale: bool) -> None:
+    """One run per shard that is due, with a progress line and an estimate of the time left."""
+    youtube = _youtube_due(runner.defs, stage.keys, runner.force) if only_stale else set()
+    todo = [
+        s
+        for s in shard_list
+        if not only_stale
+        or s in youtube
+        or any(due(runner.defs, runner.instance, k, s) for k in stage.keys)
+    ]
+    spent, done = 0.0, 0
+    for i, shard in enumerate(shard_list, 1):
+        label = f"[{i:>2}/{len(shard_list)}] shard {shard}"
+        if shard not in todo:
+            runner.echo(f"{label} up to date, skipped")
+            runner.outcome.skipped += 1
+            continue
+        if done:
+            label += f" (about {spent / done * (len(todo) - done):.0f}s left)"
+        spent += runner.run(stage.keys, label, shard)
+        done += 1
 
-    resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
-    return lambda key, partition: resolver.get_status(key, partition) == StaleStatus.FRESH
 
-
-def _youtube_due(keys: Sequence[dg.AssetKey], force: bool) -> set[str]:
-    """Shards whose YouTube scrapes are due, when the stage holds YouTube assets."""
-    if not any(k.to_user_string().startswith("youtube_") for k in keys):
+def _youtube_due(defs: dg.Definitions, keys: Sequence[dg.AssetKey], force: bool) -> set[str]:
+    """Shards whose YouTube scrapes are due, when the stage holds YouTube scrape assets."""
+    if not any(k.to_user_string() in ("youtube_videos", "youtube_comments") for k in keys):
         return set()
     if force:
         return set(SHARD_KEYS)
     from mta_pipeline.automation import youtube_due_shards
-    from mta_pipeline.resources.catalog import DuckDBCatalog
 
-    return youtube_due_shards(DuckDBCatalog(), datetime.now(UTC))
+    resources = defs.resources or {}
+    storage = _resolved(resources["storage"])
+    youtube = _resolved(resources["youtube"])
+    return youtube_due_shards(storage, youtube.refresh_after_days(), datetime.now(UTC))
+
+
+def _resolved(resource: Any) -> Any:
+    """A resource with its EnvVar settings read now (as a run would)."""
+    return resource.process_config_and_initialize()
+
+
+class _EchoHandler(logging.Handler):
+    def __init__(self, echo: Echo):
+        super().__init__(logging.INFO)
+        self.echo = echo
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.echo(f"    {record.getMessage()}")
+
+
+class _progress_to:
+    """Show the assets' progress messages through `echo` while the block runs."""
+
+    def __init__(self, echo: Echo):
+        self.handler = _EchoHandler(echo)
+        self.logger = logging.getLogger(PROGRESS_LOGGER)
+
+    def __enter__(self) -> None:
+        self.logger.addHandler(self.handler)
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self.handler)

@@ -225,3 +225,15 @@ def to_table(name: str, rows: Iterable[Mapping[str, object]]) -> pa.Table:
     if extra:
         raise ValueError(f"{name}: columns not in the schema: {sorted(extra)}")
     return pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
+
+
+# The dataset's row order, used by the exports and the DuckDB views alike: GiantMIDI's metadata
+# order (`old_id`, records without one last), then `vid`.
+RECORD_ORDER = ("old_id", "vid")
+RECORD_ORDER_SQL = ", ".join(f'"{c}" NULLS LAST' for c in RECORD_ORDER)
+
+
+def sort_records(data: pa.Table) -> pa.Table:
+    """`data` in RECORD_ORDER, with `index` 0..n-1 as the first column."""
+    data = data.sort_by([(c, "ascending", "at_end") for c in RECORD_ORDER])
+    return data.add_column(0, "index", pa.array(range(data.num_rows), pa.int64()))

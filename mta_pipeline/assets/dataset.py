@@ -6,39 +6,30 @@ import dagster as dg
 import pyarrow as pa
 
 from mta_pipeline import config, schemas
-from mta_pipeline.assets.giantmidi import giantmidi_metadata, midi_features
-from mta_pipeline.assets.persist import store, table_version
-from mta_pipeline.assets.youtube import youtube_comments, youtube_videos
+from mta_pipeline.assets.results import table_result
+from mta_pipeline.code_versions import code_version
 from mta_pipeline.core.records import build_record
 from mta_pipeline.core.text_clean import clean_text
 from mta_pipeline.core.text_flags import repeated_signatures
+from mta_pipeline.core.tsv import TSV_COLUMNS
 from mta_pipeline.partitions import shard_partitions
-from mta_pipeline.resources.catalog import DuckDBCatalog
-from mta_pipeline.resources.lake import LakeResource
-from mta_pipeline.summaries import bars_markdown, counts_markdown, preview_markdown
+from mta_pipeline.resources.storage import Storage
+from mta_pipeline.summaries import bars_markdown, counts_markdown
 
-INDEX_ORDER = "old_id NULLS LAST, vid"
+VERSION = code_version(__name__)
+EAGER = dg.AutomationCondition.eager()
+_INDEX = f'row_number() OVER (ORDER BY {schemas.RECORD_ORDER_SQL}) - 1 AS "index"'
 VIEWS = {
-    "dataset": (
-        f'SELECT row_number() OVER (ORDER BY {INDEX_ORDER}) - 1 AS "index", old_id, vid, '
-        '"describe", reply_1, reply_2, reply_3, reply_4, reply_5 FROM mta_records'
-    ),
-    "dataset_full": (
-        f'SELECT row_number() OVER (ORDER BY {INDEX_ORDER}) - 1 AS "index", * FROM mta_records'
-    ),
+    "dataset": f"SELECT {_INDEX}, "
+    + ", ".join(f'"{c}"' for c in TSV_COLUMNS if c != "index")
+    + f" FROM {config.T_MTA_RECORDS}",
+    "dataset_full": f"SELECT {_INDEX}, * FROM {config.T_MTA_RECORDS}",
 }
 
 
-def _rows(lake: LakeResource, table: str, shard: str) -> list[dict]:
-    data = lake.read_parquet(lake.shard_path(table, shard), schemas.SCHEMAS[table])
-    return data.to_pylist() if data is not None else []
-
-
-def _metadata_by_vid(lake: LakeResource) -> dict[str, dict]:
+def _metadata_by_vid(storage: Storage) -> dict[str, dict]:
     """GiantMIDI metadata by YouTube id; a release row (giant_midi_piano = 1) wins over others."""
-    data = lake.read_parquet(
-        lake.table_path(config.T_GIANTMIDI_METADATA), schemas.GIANTMIDI_METADATA
-    )
+    data = storage.read_table(config.T_GIANTMIDI_METADATA)
     by_vid: dict[str, dict] = {}
     for row in data.to_pylist() if data is not None else []:
         vid, prev = row["youtube_id"], by_vid.get(row["youtube_id"])
@@ -49,21 +40,19 @@ def _metadata_by_vid(lake: LakeResource) -> dict[str, dict]:
 
 @dg.asset(
     group_name="dataset",
-    code_version="1",
-    automation_condition=dg.AutomationCondition.eager(),
-    deps=[youtube_comments],
-    kinds={"python", "duckdb", "parquet"},
+    code_version=VERSION,
+    automation_condition=EAGER,
+    deps=[config.T_YOUTUBE_COMMENTS],
+    kinds={"python", "parquet"},
 )
-def comment_repetition(
-    context: dg.AssetExecutionContext, lake: LakeResource, catalog: DuckDBCatalog
-) -> dg.MaterializeResult:
+def comment_repetition(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
     """Comment texts repeated across authors or videos, over every shard scraped so far.
 
     Repetition is a property of the whole corpus, so it is computed once here, after all shards'
     comments, and every shard's records read it: a shard's flags never depend on which other
     shards happened to be scraped before it.
     """
-    comments = lake.read_shards(config.T_YOUTUBE_COMMENTS, schemas.YOUTUBE_COMMENTS)
+    comments = storage.read_all(config.T_YOUTUBE_COMMENTS)
     posts = zip(
         comments.column("text").to_pylist(),
         comments.column("author_channel_id").to_pylist(),
@@ -72,24 +61,22 @@ def comment_repetition(
     )
     repeated = sorted(repeated_signatures((clean_text(t), a, v) for t, a, v in posts))
     data = schemas.to_table(config.T_COMMENT_REPETITION, [{"signature": s} for s in repeated])
-    relpath = lake.table_path(config.T_COMMENT_REPETITION)
-    written = store(lake, catalog, config.T_COMMENT_REPETITION, relpath, data, None)
+    written = storage.publish(config.T_COMMENT_REPETITION, data)
     context.log.info(f"{len(repeated)} repeated texts among {comments.num_rows} comments")
-    return dg.MaterializeResult(
-        metadata={
-            "repeated_texts": len(repeated),
-            "comments": comments.num_rows,
-            "unchanged": not written,
-        },
-        data_version=table_version(data),
+    return table_result(
+        config.T_COMMENT_REPETITION,
+        data,
+        written=written,
+        code_version=VERSION,
+        uri=storage.uri(storage.table_path(config.T_COMMENT_REPETITION)),
+        metadata={"repeated_texts": len(repeated), "comments": comments.num_rows},
     )
 
 
-def _repeated_texts(context: dg.AssetExecutionContext, lake: LakeResource) -> set[str]:
+def _repeated_texts(context: dg.AssetExecutionContext, storage: Storage) -> set[str]:
     """The corpus-wide repeated texts; empty (with a warning) before comment_repetition exists,
     which then brings every shard's records up to date through automation or the next run."""
-    relpath = lake.table_path(config.T_COMMENT_REPETITION)
-    data = lake.read_parquet(relpath, schemas.COMMENT_REPETITION)
+    data = storage.read_table(config.T_COMMENT_REPETITION)
     if data is None:
         context.log.warning(
             "comment_repetition is not materialized yet: no text counts as repeated"
@@ -100,26 +87,31 @@ def _repeated_texts(context: dg.AssetExecutionContext, lake: LakeResource) -> se
 
 @dg.asset(
     group_name="dataset",
-    code_version="1",
-    automation_condition=dg.AutomationCondition.eager(),
+    code_version=VERSION,
+    automation_condition=EAGER,
     partitions_def=shard_partitions,
-    deps=[midi_features, youtube_videos, youtube_comments, giantmidi_metadata, comment_repetition],
+    deps=[
+        config.T_MIDI_FEATURES,
+        config.T_YOUTUBE_VIDEOS,
+        config.T_YOUTUBE_COMMENTS,
+        config.T_YOUTUBE_COMMENT_STATUS,
+        config.T_GIANTMIDI_METADATA,
+        comment_repetition,
+    ],
     kinds={"python", "duckdb", "parquet"},
 )
-def mta_records(
-    context: dg.AssetExecutionContext, lake: LakeResource, catalog: DuckDBCatalog
-) -> dg.MaterializeResult:
+def mta_records(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
     """One record per good MIDI file of the shard, joined by YouTube id with everything known."""
     shard = context.partition_key
-    files = {r["vid"]: r for r in _rows(lake, config.T_MIDI_FILES, shard)}
-    features = _rows(lake, config.T_MIDI_FEATURES, shard)
-    videos = {r["vid"]: r for r in _rows(lake, config.T_YOUTUBE_VIDEOS, shard)}
-    statuses = {r["vid"]: r for r in _rows(lake, config.T_YOUTUBE_COMMENT_STATUS, shard)}
+    files = {r["vid"]: r for r in storage.read_rows(config.T_MIDI_FILES, shard)}
+    features = storage.read_rows(config.T_MIDI_FEATURES, shard)
+    videos = {r["vid"]: r for r in storage.read_rows(config.T_YOUTUBE_VIDEOS, shard)}
+    statuses = {r["vid"]: r for r in storage.read_rows(config.T_YOUTUBE_COMMENT_STATUS, shard)}
     comments: dict[str, list[dict]] = {}
-    for row in _rows(lake, config.T_YOUTUBE_COMMENTS, shard):
+    for row in storage.read_rows(config.T_YOUTUBE_COMMENTS, shard):
         comments.setdefault(row["vid"], []).append(row)
-    meta = _metadata_by_vid(lake)
-    repeated = _repeated_texts(context, lake)
+    meta = _metadata_by_vid(storage)
+    repeated = _repeated_texts(context, storage)
     records = [
         build_record(
             files[f["vid"]],
@@ -134,16 +126,19 @@ def mta_records(
         if f["vid"] in files
     ]
     data = pa.Table.from_pylist(records, schema=schemas.MTA_RECORDS)
-    relpath = lake.shard_path(config.T_MTA_RECORDS, shard)
-    written = store(lake, catalog, config.T_MTA_RECORDS, relpath, data, {"shard": shard})
+    written = storage.publish(config.T_MTA_RECORDS, data, shard)
     if written:
-        catalog.create_views(VIEWS)
+        storage.create_views(VIEWS)
     languages = Counter(c["lang"] for r in records for c in r["comments"])
     with_text = sum(1 for r in records if r["describe"] or r["reply_1"])
-    return dg.MaterializeResult(
+    return table_result(
+        config.T_MTA_RECORDS,
+        data,
+        written=written,
+        code_version=VERSION,
+        uri=storage.uri(storage.table_path(config.T_MTA_RECORDS, shard)),
+        preview=("vid", "surname", "title", "describe", "reply_1"),
         metadata={
-            "rows": len(records),
-            "unchanged": not written,
             "with_description": sum(1 for r in records if r["describe"]),
             "with_replies": sum(1 for r in records if r["reply_1"]),
             "without_text": len(records) - with_text,
@@ -160,9 +155,5 @@ def mta_records(
             "languages": dg.MetadataValue.md(
                 bars_markdown(dict(languages.most_common(8)), "language")
             ),
-            "preview": dg.MetadataValue.md(
-                preview_markdown(records, ("vid", "surname", "title", "describe", "reply_1"))
-            ),
         },
-        data_version=table_version(data),
     )

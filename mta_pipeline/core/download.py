@@ -1,6 +1,6 @@
 """Streaming, verified, atomic download of the GiantMIDI archive from a path or URL.
 
-fsspec opens local paths, `file://`, `http(s)://` and `s3://` alike. The bytes go to a `.part`
+fsspec opens local paths, `file://`, `http(s)://` and `s3://` alike. The bytes go to a temporary
 file that is hashed as it is written and renamed over the target only once the checksum and the
 zip directory check out, so a crash or a bad download never leaves a half-written zip in place.
 """
@@ -8,7 +8,6 @@ zip directory check out, so a crash or a bad download never leaves a half-writte
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 import zipfile
 from collections.abc import Callable
@@ -17,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
+
+from mta_pipeline.atomic import atomic_open
 
 CHUNK = 1 << 20
 Progress = Callable[[int, int | None], None]
@@ -65,12 +66,11 @@ def source_fingerprint(url: str) -> dict[str, str]:
 def download(
     url: str, dest: Path, expected_sha256: str | None = None, progress: Progress | None = None
 ) -> Fetched:
-    """Stream `url` to `dest` atomically, verify sha256 (when given) and that it is a zip."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
+    """Stream `url` to `dest` atomically, verify sha256 (when given) and that it is a zip: a bad
+    or interrupted download never replaces the previous archive."""
     digest, size = hashlib.sha256(), 0
     try:
-        with fsspec.open(url, "rb") as src, open(part, "wb") as out:
+        with fsspec.open(url, "rb") as src, atomic_open(dest) as out:
             total = getattr(src, "size", None)
             last = 0.0
             while chunk := src.read(CHUNK):
@@ -81,26 +81,22 @@ def download(
                     progress(size, total)
                     last = time.monotonic()
             out.flush()
-            os.fsync(out.fileno())
-        if progress:
-            progress(size, size)
-        sha = digest.hexdigest()
-        if expected_sha256 and sha != expected_sha256.lower():
-            raise ArchiveError(
-                f"archive sha256 is {sha}, but GIANTMIDI_ARCHIVE_SHA256 expects {expected_sha256}; "
-                "the download is corrupt or the variable is wrong."
-            )
-        if not zipfile.is_zipfile(part):
-            raise ArchiveError(
-                f"{display_url(url)} is not a zip archive ({size} bytes); "
-                "GIANTMIDI_ARCHIVE_URL must point to the GiantMIDI MIDI zip (midis_v1.2.zip)."
-            )
-        os.replace(part, dest)
+            if progress:
+                progress(size, size)
+            sha = digest.hexdigest()
+            if expected_sha256 and sha != expected_sha256.lower():
+                raise ArchiveError(
+                    f"archive sha256 is {sha}, but GIANTMIDI_ARCHIVE_SHA256 expects "
+                    f"{expected_sha256}; the download is corrupt or the variable is wrong."
+                )
+            if not zipfile.is_zipfile(out.name):
+                raise ArchiveError(
+                    f"{display_url(url)} is not a zip archive ({size} bytes); "
+                    "GIANTMIDI_ARCHIVE_URL must point to the GiantMIDI MIDI zip (midis_v1.2.zip)."
+                )
     except FileNotFoundError as exc:
         raise ArchiveError(
             f"GIANTMIDI_ARCHIVE_URL points to {display_url(url)}, which does not exist; "
             "set it to the path or URL of midis_v1.2.zip."
         ) from exc
-    finally:
-        part.unlink(missing_ok=True)
     return Fetched(dest, size, sha)

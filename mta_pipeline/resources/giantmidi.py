@@ -1,6 +1,4 @@
-"""Where the GiantMIDI inputs come from and where their working copies live."""
-
-from pathlib import Path
+"""Where the GiantMIDI inputs come from, and how much of the machine parsing them may use."""
 
 import dagster as dg
 
@@ -8,41 +6,30 @@ from mta_pipeline import config
 
 
 class GiantMidiSource(dg.ConfigurableResource):
-    """Archive and metadata locations; unset fields fall back to the environment (see config.py)."""
+    """The archive and metadata locations (`GIANTMIDI_ARCHIVE_URL`, `GIANTMIDI_ARCHIVE_SHA256`,
+    `GIANTMIDI_METADATA_URL`: paths or file/http(s)/s3 URLs, empty when unset), the zip-bomb guard
+    (`MTA_MAX_MEMBER_BYTES`) and the MIDI parsing processes (`MTA_FEATURE_WORKERS`, 0: one per
+    core). Values come from `definitions.py`; nothing here reads the environment."""
 
-    archive_url: str | None = None
-    archive_sha256: str | None = None
-    metadata_url: str | None = None
-    data_dir: str | None = None
-    max_member_bytes: int | None = None
+    archive_url: str = ""
+    archive_sha256: str = ""
+    metadata_url: str = ""
+    max_member_bytes: int = config.DEFAULT_MAX_MEMBER_BYTES
+    feature_workers: int = config.DEFAULT_FEATURE_WORKERS
 
     def require_archive_url(self) -> str:
-        return self.archive_url or config.require(
-            config.GIANTMIDI_ARCHIVE_URL,
-            "set it to the path or http(s)/file/s3 URL of the GiantMIDI zip (midis_v1.2.zip), "
-            "or run `mta demo` for the offline demo.",
-        )
+        return config.require(config.GIANTMIDI_ARCHIVE_URL, self.archive_url)
 
     def expected_sha256(self) -> str | None:
-        return self.archive_sha256 or config.env(config.GIANTMIDI_ARCHIVE_SHA256)
+        return self.archive_sha256.strip().lower() or None
 
-    def resolved_metadata_url(self) -> str | None:
-        return self.metadata_url or config.env(config.GIANTMIDI_METADATA_URL)
+    def metadata_source(self) -> str | None:
+        return self.metadata_url.strip() or None
 
     def member_limit(self) -> int:
-        return self.max_member_bytes or config.max_member_bytes()
+        return config.check_positive(config.MTA_MAX_MEMBER_BYTES, self.max_member_bytes)
 
-    @property
-    def root(self) -> Path:
-        return Path(self.data_dir).resolve() if self.data_dir else config.data_dir()
-
-    @property
-    def archive_path(self) -> Path:
-        return self.root / config.ARCHIVE_DIR / config.ARCHIVE_FILE
-
-    @property
-    def archive_state_path(self) -> Path:
-        return self.root / config.ARCHIVE_DIR / "archive.json"
-
-    def midi_dir(self, shard: str) -> Path:
-        return self.root / config.MIDI_DIR / shard
+    def workers(self) -> int | None:
+        """Processes for MIDI parsing; None means one per available core."""
+        count = config.check_positive(config.MTA_FEATURE_WORKERS, self.feature_workers, 0)
+        return count or None

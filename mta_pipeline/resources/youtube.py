@@ -96,47 +96,36 @@ class Budget:
 
 
 class YouTubeResource(dg.ConfigurableResource):
-    """Settings for the YouTube Data API; `api_key` comes from `EnvVar("YOUTUBE_API_KEY")`."""
+    """Settings for the YouTube Data API v3: `api_key` (`YOUTUBE_API_KEY`), `api_endpoint`
+    (`YOUTUBE_API_ENDPOINT`), `daily_quota` (`MTA_YOUTUBE_DAILY_QUOTA`), `refresh_days`
+    (`MTA_YOUTUBE_REFRESH_DAYS`), `concurrency` (`MTA_YOUTUBE_CONCURRENCY`). Values come from
+    `definitions.py`; nothing here reads the environment."""
 
-    api_key: str
-    api_endpoint: str | None = None
-    daily_quota: int | None = None
+    api_key: str = ""
+    api_endpoint: str = config.DEFAULT_YOUTUBE_ENDPOINT
+    daily_quota: int = config.DEFAULT_DAILY_QUOTA
     comments_per_video: int = 5
-    concurrency: int | None = None
-    refresh_days: int | None = None
+    concurrency: int = config.DEFAULT_YOUTUBE_CONCURRENCY
+    refresh_days: int = config.DEFAULT_REFRESH_DAYS
     max_retries: int = 4
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 16.0
     timeout_s: float = 30.0
 
     def endpoint(self) -> str:
-        return (
-            self.api_endpoint
-            or config.env(config.YOUTUBE_API_ENDPOINT)
-            or config.DEFAULT_YOUTUBE_ENDPOINT
-        ).rstrip("/")
+        return (self.api_endpoint.strip() or config.DEFAULT_YOUTUBE_ENDPOINT).rstrip("/")
 
     def quota_per_day(self) -> int:
-        return self.daily_quota or config.positive_int(
-            config.MTA_YOUTUBE_DAILY_QUOTA, config.DEFAULT_DAILY_QUOTA
-        )
+        return config.check_positive(config.MTA_YOUTUBE_DAILY_QUOTA, self.daily_quota)
 
     def refresh_after_days(self) -> int:
-        return self.refresh_days or config.positive_int(
-            config.MTA_YOUTUBE_REFRESH_DAYS, config.DEFAULT_REFRESH_DAYS
-        )
+        return config.check_positive(config.MTA_YOUTUBE_REFRESH_DAYS, self.refresh_days)
 
     def workers(self) -> int:
-        return self.concurrency or config.positive_int(
-            config.MTA_YOUTUBE_CONCURRENCY, config.DEFAULT_YOUTUBE_CONCURRENCY
-        )
+        return config.check_positive(config.MTA_YOUTUBE_CONCURRENCY, self.concurrency)
 
     def client(self, budget: Budget, record: Callable[[CallRecord], None]) -> "YouTubeClient":
-        if not self.api_key.strip():
-            raise config.ConfigError(
-                "YOUTUBE_API_KEY is empty: create a key for the YouTube Data API v3 in the Google "
-                "Cloud console and export it, or run `mta demo` for the offline emulator."
-            )
+        config.require(config.YOUTUBE_API_KEY, self.api_key)
         return YouTubeClient(self, budget, record)
 
 

@@ -24,7 +24,7 @@ def test_local_download_verifies_and_renames(tmp_path):
     dest = tmp_path / "out" / "giantmidi.zip"
     fetched = download(str(src), dest, expected_sha256=sha)
     assert fetched.sha256 == sha and dest.read_bytes() == src.read_bytes()
-    assert not list(dest.parent.glob("*.part"))
+    assert not list(dest.parent.glob("*.tmp"))
 
 
 def test_checksum_mismatch_is_refused_and_leaves_nothing(tmp_path):

@@ -1,0 +1,162 @@
+"""MIDI features per shard; files that fail to parse become rejects (stage `midi_features`)."""
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from mta_pipeline import config, schemas
+from mta_pipeline.assets.rejects import reject_rate_check, reject_row
+from mta_pipeline.assets.results import CODE_VERSION, progress, table_result
+from mta_pipeline.code_versions import code_version
+from mta_pipeline.core import archive
+from mta_pipeline.core.feature_batch import FeatureResult, extract_all
+from mta_pipeline.core.keys import keys_match, parse_title_key
+from mta_pipeline.partitions import shard_partitions
+from mta_pipeline.resources.giantmidi import GiantMidiSource
+from mta_pipeline.resources.storage import Storage
+from mta_pipeline.summaries import histogram_markdown
+
+VERSION = code_version(__name__)
+EAGER = dg.AutomationCondition.eager()
+STAGE = "midi_features"
+PARSE_REJECTS = "midi_parse_rejects"
+Cached = dict[tuple[str, str], tuple[dict | None, dict | None]]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            config.T_MIDI_FEATURES,
+            deps=[config.T_MIDI_FILES],
+            description="Duration, notes, range, dynamics, density, pedalling, polyphony and key "
+            "of each MIDI file of the shard.",
+            code_version=VERSION,
+            automation_condition=EAGER,
+            kinds={"python", "parquet"},
+        ),
+        dg.AssetSpec(
+            PARSE_REJECTS,
+            deps=[config.T_MIDI_FILES],
+            description="Files of the shard that fail to parse: rows of the `midi_rejects` table "
+            "with stage `midi_features`.",
+            code_version=VERSION,
+            automation_condition=EAGER,
+            kinds={"python", "parquet"},
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "midi_parse_rejects_rate",
+            asset=PARSE_REJECTS,
+            description="Few of the shard's files fail to parse.",
+        )
+    ],
+    group_name="giantmidi",
+    partitions_def=shard_partitions,
+)
+def midi_features(
+    context: dg.AssetExecutionContext, giantmidi: GiantMidiSource, storage: Storage
+) -> Iterator[Any]:
+    """Parses only files whose bytes (sha256) are new since the last run of the same code."""
+    shard = context.partition_key
+    files_t = storage.read_table(config.T_MIDI_FILES, shard)
+    if files_t is None:
+        raise dg.Failure(f"shard {shard} of midi_files is missing: materialize midi_files first.")
+    files = files_t.to_pylist()
+    cached = _cached(context, storage, shard)
+    todo = [f for f in files if (f["vid"], f["sha256"]) not in cached]
+    started = time.perf_counter()
+    results = extract_all(
+        [f["path"] for f in todo],
+        giantmidi.workers(),
+        lambda done, total: progress(context, f"shard {shard}: features {done}/{total}"),
+    )
+    elapsed = time.perf_counter() - started
+    parsed = {(f["vid"], f["sha256"]): r for f, r in zip(todo, results, strict=True)}
+    rows, rejects = [], []
+    for f in files:
+        key = (f["vid"], f["sha256"])
+        row, reject = cached[key] if key in cached else _feature_row(f, shard, parsed[key])
+        rows += [row] if row else []
+        rejects += [reject] if reject else []
+    features_t = schemas.to_table(config.T_MIDI_FEATURES, rows)
+    rejects_t = schemas.to_table(config.T_MIDI_REJECTS, rejects)
+    written = storage.publish(config.T_MIDI_FEATURES, features_t, shard)
+    rejects_written = storage.publish(
+        config.T_MIDI_REJECTS, rejects_t, shard, STAGE, {"shard": shard, "stage": STAGE}
+    )
+    with_key = [r for r in rows if r["key_matches_title"] is not None]
+    yield table_result(
+        config.T_MIDI_FEATURES,
+        features_t,
+        asset_key=config.T_MIDI_FEATURES,
+        written=written,
+        code_version=VERSION,
+        uri=storage.uri(storage.table_path(config.T_MIDI_FEATURES, shard)),
+        preview=("vid", "duration_s", "n_notes", "key_estimate", "title_key"),
+        metadata={
+            "files": len(rows),
+            "parsed": len(todo),
+            "reused": len(files) - len(todo),
+            "seconds": round(elapsed, 3),
+            "ms_per_file": round(1000 * elapsed / max(1, len(todo)), 2),
+            "notes": sum(r["n_notes"] for r in rows),
+            "titles_naming_a_key": len(with_key),
+            "key_matches_title": sum(bool(r["key_matches_title"]) for r in with_key),
+            "durations": dg.MetadataValue.md(
+                histogram_markdown([r["duration_s"] for r in rows], "duration (s)")
+            ),
+        },
+    )
+    yield table_result(
+        config.T_MIDI_REJECTS,
+        rejects_t,
+        asset_key=PARSE_REJECTS,
+        written=rejects_written,
+        code_version=VERSION,
+        uri=storage.uri(storage.table_path(config.T_MIDI_REJECTS, shard, STAGE)),
+        preview=("member", "reason"),
+        metadata={"rejects": len(rejects)},
+    )
+    yield reject_rate_check("midi_parse_rejects_rate", PARSE_REJECTS, rejects, len(files))
+
+
+def _feature_row(f: dict, shard: str, result: FeatureResult) -> tuple[dict | None, dict | None]:
+    """The features row of a parsed file, or its reject."""
+    if result.features is None:
+        reason = f"{archive.PARSE_ERROR}: {result.error}"
+        return None, reject_row(f["member"], shard, reason, STAGE, f["vid"], f["sha256"])
+    title_key = parse_title_key(f["title"])
+    row = {
+        "vid": f["vid"],
+        "shard": shard,
+        "sha256": f["sha256"],
+        **result.features,
+        "title_key": title_key,
+        "key_matches_title": keys_match(result.features["key_estimate"], title_key),
+    }
+    return row, None
+
+
+def _cached(context: dg.AssetExecutionContext, storage: Storage, shard: str) -> Cached:
+    """Rows of the shard's last materialization by (vid, sha256), when it ran this code version
+    (its `code_version` metadata): an unchanged file is then not parsed again."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(config.T_MIDI_FEATURES), asset_partitions=[shard]
+        ),
+        limit=1,
+    ).records
+    meta = records[0].asset_materialization.metadata if records else {}
+    if CODE_VERSION not in meta or meta[CODE_VERSION].value != VERSION:
+        return {}
+    cached: Cached = {}
+    for row in storage.read_rows(config.T_MIDI_FEATURES, shard):
+        cached[(row["vid"], row["sha256"])] = (row, None)
+    rejects = storage.read_table(config.T_MIDI_REJECTS, shard, STAGE)
+    for reject in rejects.to_pylist() if rejects is not None else []:
+        if reject["sha256"]:  # the parse failed on exactly these bytes
+            cached[(reject["vid"], reject["sha256"])] = (None, reject)
+    return cached

@@ -1,0 +1,91 @@
+"""What every table materialization tells the UI: Dagster's standard table metadata, whether
+anything was written, the code version that made it, and a content hash as its data version."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from mta_pipeline import schemas
+from mta_pipeline.summaries import preview_markdown
+
+# Metadata keys the `mta` command reads back (runner.py): keep them stable.
+UNCHANGED = "unchanged"
+CODE_VERSION = "code_version"
+# Assets report long work on this logger too; the `mta` command shows it in the terminal.
+PROGRESS_LOGGER = "mta_pipeline.progress"
+
+
+def progress(context: dg.AssetExecutionContext, message: str) -> None:
+    """Report long work: in the run's event log (the UI) and in the `mta` terminal."""
+    context.log.info(message)
+    logging.getLogger(PROGRESS_LOGGER).info(message)
+
+
+def table_version(data: pa.Table) -> dg.DataVersion:
+    """A content hash of the table: equal tables give equal versions whatever their chunking."""
+    digest = hashlib.sha256(str(data.schema).encode())
+    for batch in data.combine_chunks().to_batches(max_chunksize=10_000):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+        digest.update(sink.getvalue().to_pybytes())
+    return dg.DataVersion(digest.hexdigest()[:32])
+
+
+def column_schema(table: str) -> dg.TableSchema:
+    """The table's columns as Dagster shows them, from `schemas.py`."""
+    return dg.TableSchema(
+        columns=[dg.TableColumn(f.name, str(f.type)) for f in schemas.SCHEMAS[table]]
+    )
+
+
+def table_result(
+    table: str,
+    data: pa.Table,
+    *,
+    written: bool,
+    code_version: str,
+    uri: str | None = None,
+    asset_key: str | None = None,
+    preview: Sequence[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+) -> dg.MaterializeResult:
+    """A table's MaterializeResult: row count, columns, table name, uri, preview and more."""
+    extra: dict[str, Any] = {
+        "dagster/row_count": data.num_rows,
+        "dagster/column_schema": column_schema(table),
+        "dagster/table_name": table,
+        UNCHANGED: not written,
+        CODE_VERSION: code_version,
+    }
+    if uri:
+        extra["dagster/uri"] = dg.MetadataValue.path(uri)
+    if preview:
+        extra["preview"] = dg.MetadataValue.md(preview_markdown(data.to_pylist()[:5], preview))
+    return dg.MaterializeResult(
+        asset_key=asset_key,
+        metadata={**extra, **(metadata or {})},
+        data_version=table_version(data),
+    )
+
+
+def file_result(
+    body: bytes, *, written: bool, code_version: str, uri: str, metadata: Mapping[str, Any]
+) -> dg.MaterializeResult:
+    """A file export's MaterializeResult, versioned by the file's bytes."""
+    return dg.MaterializeResult(
+        metadata={
+            UNCHANGED: not written,
+            CODE_VERSION: code_version,
+            "bytes": len(body),
+            "dagster/uri": dg.MetadataValue.path(uri),
+            **metadata,
+        },
+        data_version=dg.DataVersion(hashlib.sha256(body).hexdigest()[:32]),
+    )

@@ -1,0 +1,185 @@
+"""A scrape's durable state: the shard's rows, the calls that paid for them, and the journal.
+
+Every call is appended and fsynced to a local journal
+(`<data dir>/journal/<endpoint>/<shard>.jsonl`) the moment its answer arrives. At each checkpoint
+the raw bodies (`<lake>/raw/youtube/…`, a new part per checkpoint: object stores cannot
+append), then the shard's state (lake files, then its catalog rows in one transaction), then the
+quota ledger part (`<lake>/youtube_quota/shard=<k>/day=<Pacific date>/<part>.parquet`) are
+written, and only then is the journal emptied. A run killed anywhere in between leaves its paid
+answers in the journal; the next run of the shard replays those that are not in the ledger yet
+(re-applying a state that already holds them changes nothing), so no answered call is paid for
+twice.
+
+The lake ledger is the store of record for quota: `spent_today` sums it, de-duplicated by
+`call_id`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mta_pipeline import config, schemas
+from mta_pipeline.core.quota import UNIT_COST, pacific_day
+from mta_pipeline.resources.storage import Storage
+from mta_pipeline.resources.youtube import CallRecord, call_from_line, raw_line
+
+LEDGER = config.T_YOUTUBE_QUOTA
+
+
+def ledger_path(shard: str, day: date, part: str) -> str:
+    """A ledger part: by shard and Pacific day, so a day's spending reads only that day's parts."""
+    return f"{LEDGER}/shard={shard}/day={day.isoformat()}/{part}.parquet"
+
+
+def read_ledger(storage: Storage, shard: str | None = None, day: date | None = None) -> pa.Table:
+    """The lake's ledger rows (of one shard, one day, or all), one per distinct `call_id`."""
+    day_glob = day.isoformat() if day else "*"
+    pattern = f"{LEDGER}/shard={shard or '*'}/day={day_glob}/*.parquet"
+    parts = [storage.read(p, schemas.YOUTUBE_QUOTA) for p in storage.glob(pattern)]
+    data = pa.concat_tables([p for p in parts if p is not None]) if parts else None
+    if data is None or not data.num_rows:
+        return schemas.YOUTUBE_QUOTA.empty_table()
+    first = pc.equal(
+        pa.array(range(data.num_rows)),
+        pa.array(_first_index(data.column("call_id").to_pylist())),
+    )
+    return data.filter(first)
+
+
+def _first_index(ids: list[str]) -> list[int]:
+    seen: dict[str, int] = {}
+    return [seen.setdefault(call_id, i) for i, call_id in enumerate(ids)]
+
+
+def spent_today(storage: Storage, day: date) -> int:
+    """Units the ledger in the lake records for the Pacific day `day`."""
+    return int(pc.sum(read_ledger(storage, day=day).column("units")).as_py() or 0)
+
+
+class ShardState:
+    """A shard's rows of one table keyed by vid, written whole at checkpoints."""
+
+    def __init__(self, storage: Storage, table: str, shard: str):
+        self.table_name, self.shard = table, shard
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        for row in storage.read_rows(table, shard):
+            self.rows.setdefault(row["vid"], []).append(row)
+
+    def first(self, vid: str) -> dict[str, Any] | None:
+        rows = self.rows.get(vid)
+        return rows[0] if rows else None
+
+    def put(self, vid: str, rows: list[dict[str, Any]]) -> None:
+        self.rows[vid] = [{**r, "shard": self.shard} for r in rows]
+
+    def keep_only(self, vids: set[str]) -> None:
+        self.rows = {v: r for v, r in self.rows.items() if v in vids}
+
+    def all_rows(self) -> list[dict[str, Any]]:
+        return [r for vid in sorted(self.rows) for r in self.rows[vid]]
+
+    def table(self) -> pa.Table:
+        return schemas.to_table(self.table_name, self.all_rows())
+
+
+class ScrapeJournal:
+    """The calls of one scrape step of one shard: journaled at once, ledgered at checkpoints."""
+
+    def __init__(self, storage: Storage, shard: str, run_id: str, endpoint: str):
+        self.storage, self.shard, self.run_id = storage, shard, run_id
+        self._calls: list[CallRecord] = []
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.total_calls = 0
+        self.path = storage.journal_path(endpoint, shard)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.recovered = self._recover()
+        self._calls.extend(self.recovered)
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+
+    def _recover(self) -> list[CallRecord]:
+        """Calls a killed run made and paid for but never ledgered."""
+        if not self.path.exists():
+            return []
+        calls = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                calls.append(call_from_line(line))
+            except (ValueError, KeyError):  # the line being written when the process died
+                continue
+        if not calls:
+            return []
+        known = set(read_ledger(self.storage, self.shard).column("call_id").to_pylist())
+        return [c for c in calls if c.call_id not in known]
+
+    def record(self, call: CallRecord) -> None:
+        """Called from worker threads after every attempt: journaled durably at once."""
+        line = raw_line(call) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._calls.append(call)
+            self.total_calls += 1
+
+    def checkpoint(self, *states: ShardState) -> bool:
+        """State files, raw bodies and ledger part to the lake, then the catalog; then the journal
+        is emptied. Nothing is written when no call was made and no state changed; returns True
+        when something was."""
+        with self._lock:
+            calls, self._calls = self._calls, []
+        self._write_raw(calls)
+        written = self.storage.publish_all([(s.table_name, s.table(), s.shard) for s in states])
+        if calls:
+            self._write_ledger(calls)
+        with self._lock:
+            if not self._calls:
+                self._fh.truncate(0)
+                self._fh.seek(0)
+        return written or bool(calls)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def _part_name(self) -> str:
+        self._seq += 1
+        return f"{self.run_id[:8]}-{self._seq:04d}-{uuid.uuid4().hex[:6]}"
+
+    def _write_raw(self, calls: list[CallRecord]) -> None:
+        if not calls:
+            return
+        part = self._part_name()
+        by_path: dict[str, list[str]] = {}
+        for call in calls:
+            day = pacific_day(call.at).isoformat()
+            endpoint = call.endpoint.split(".")[0]
+            path = f"{config.RAW_YOUTUBE_DIR}/{endpoint}/shard={self.shard}/date={day}/{part}.jsonl"
+            by_path.setdefault(path, []).append(raw_line(call))
+        for path, lines in by_path.items():
+            self.storage.write(path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+    def _write_ledger(self, calls: list[CallRecord]) -> None:
+        rows = [
+            {
+                "day_pt": pacific_day(c.at),
+                "units": UNIT_COST,
+                "endpoint": c.endpoint,
+                "outcome": c.outcome,
+                "shard": self.shard,
+                "run_id": self.run_id,
+                "at": c.at,
+                "call_id": c.call_id,
+            }
+            for c in calls
+        ]
+        part = self._part_name()
+        for day in sorted({r["day_pt"] for r in rows}):
+            table = schemas.to_table(LEDGER, [r for r in rows if r["day_pt"] == day])
+            self.storage.write_parquet(ledger_path(self.shard, day, part), table)

@@ -1,0 +1,336 @@
+"""The storage layer: every path, every write and every catalog change of the pipeline.
+
+The lake (a local folder or `s3://bucket/prefix`, through fsspec) is the store of record; the
+DuckDB catalog is derived from it. Layout: `<lake>/<table>/shard=<k>/<part>.parquet` (hive-style,
+so DuckDB and pyarrow read the shard as a column) for sharded tables and
+`<lake>/<table>/<table>.parquet` for the others; working files (the archive, extracted MIDI, the
+scrape journal, the catalog) live under the local data dir.
+
+Three rules hold for every asset because they live only here:
+- a write is atomic: locally a unique temporary name, fsync, rename (`atomic.py`); on S3 one PUT;
+- a write compares first: equal content is not written again, so an unchanged rerun rewrites
+  nothing and can say so;
+- a table is published lake first, then its rows in the catalog are replaced (delete then insert
+  in one transaction, under the catalog's file lock), so a rerun replaces exactly its rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+from mta_pipeline import config, schemas
+from mta_pipeline.atomic import atomic_write
+from mta_pipeline.resources.catalog import DEFAULT_LOCK_TIMEOUT_S, open_catalog
+
+DEFAULT_PART = "part"
+Where = Mapping[str, str]
+
+
+class LakeError(RuntimeError):
+    """The lake cannot be written or read; the message names the location and the cause."""
+
+
+class Storage(dg.ConfigurableResource):
+    """Where the pipeline keeps its data. `data_dir`: local working area (`MTA_DATA_DIR`);
+    `lake_url`: a folder or `s3://bucket/prefix` (`MTA_LAKE_URL`, empty: `<data_dir>/lake`);
+    `s3_endpoint_url`: an S3-compatible server (`MTA_S3_ENDPOINT_URL`, empty: AWS)."""
+
+    data_dir: str = config.DEFAULT_DATA_DIR
+    lake_url: str = ""
+    s3_endpoint_url: str = ""
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+
+    # -- locations -------------------------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / config.DUCKDB_FILE
+
+    @property
+    def lake_root(self) -> str:
+        return (self.lake_url or str(self.root / config.LAKE_DIR)).rstrip("/")
+
+    def local(self, *parts: str) -> Path:
+        """A working file under the data dir."""
+        return self.root.joinpath(*parts)
+
+    @property
+    def archive_path(self) -> Path:
+        return self.local(config.ARCHIVE_DIR, config.ARCHIVE_FILE)
+
+    @property
+    def archive_state_path(self) -> Path:
+        """What was fetched: the source's fingerprint, size and sha256."""
+        return self.local(config.ARCHIVE_DIR, "archive.json")
+
+    def journal_path(self, endpoint: str, shard: str) -> Path:
+        return self.local("journal", endpoint, f"{shard}.jsonl")
+
+    def midi_dir(self, shard: str) -> Path:
+        return self.local(config.MIDI_DIR, shard)
+
+    def midi_path(self, shard: str, vid: str) -> Path:
+        return self.midi_dir(shard) / f"{vid}.mid"
+
+    @staticmethod
+    def table_path(table: str, shard: str | None = None, part: str = DEFAULT_PART) -> str:
+        """The lake path of a table (or of one shard's part of it), relative to the lake root."""
+        if shard is None:
+            return f"{table}/{table}.parquet"
+        return f"{table}/shard={shard}/{part}.parquet"
+
+    def uri(self, relpath: str) -> str:
+        return f"{self.lake_root}/{relpath}"
+
+    def filesystem(self) -> tuple[fsspec.AbstractFileSystem, str]:
+        options: dict[str, object] = {}
+        if self.lake_root.startswith("s3://"):
+            if self.s3_endpoint_url:
+                options["client_kwargs"] = {"endpoint_url": self.s3_endpoint_url}
+            options["skip_instance_cache"] = True
+        return fsspec.core.url_to_fs(self.lake_root, **options)
+
+    # -- lake files ------------------------------------------------------------------------------
+
+    def write(self, relpath: str, data: bytes) -> str:
+        """Write `data` at `relpath` in one piece; returns the URI."""
+        fs, root = self.filesystem()
+        path = f"{root}/{relpath}"
+        try:
+            if isinstance(fs, LocalFileSystem):
+                atomic_write(path, data)
+            else:
+                fs.pipe_file(path, data)
+        except Exception as exc:
+            raise LakeError(
+                f"cannot write {self.uri(relpath)}: {type(exc).__name__}: {exc}. Check "
+                f"{config.MTA_LAKE_URL}, its permissions and (for s3://) "
+                f"{config.MTA_S3_ENDPOINT_URL} and AWS_*."
+            ) from exc
+        return self.uri(relpath)
+
+    def read_bytes(self, relpath: str) -> bytes | None:
+        """The file's bytes, or None when it does not exist."""
+        fs, root = self.filesystem()
+        path = f"{root}/{relpath}"
+        try:
+            if not fs.exists(path):
+                return None
+            return fs.cat_file(path)
+        except Exception as exc:
+            raise LakeError(
+                f"cannot read {self.uri(relpath)}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def write_if_changed(self, relpath: str, data: bytes) -> bool:
+        """Write unless the file already holds exactly these bytes; True when written."""
+        fs, root = self.filesystem()
+        path = f"{root}/{relpath}"
+        if fs.exists(path) and fs.size(path) == len(data):
+            previous = self.read_bytes(relpath)
+            if previous is not None and _digest(previous) == _digest(data):
+                return False
+        self.write(relpath, data)
+        return True
+
+    def glob(self, pattern: str) -> list[str]:
+        """Lake paths (relative) matching `pattern`, sorted."""
+        fs, root = self.filesystem()
+        try:
+            found = fs.glob(f"{root}/{pattern}")
+        except Exception as exc:
+            raise LakeError(
+                f"cannot list {self.uri(pattern)}: {type(exc).__name__}: {exc}"
+            ) from exc
+        prefix = root.rstrip("/") + "/"
+        return sorted(p[len(prefix) :] if p.startswith(prefix) else p for p in found)
+
+    # -- tables in the lake ----------------------------------------------------------------------
+
+    def read(self, relpath: str, schema: pa.Schema | None = None) -> pa.Table | None:
+        """The Parquet table at `relpath`, or None when it has never been written."""
+        data = self.read_bytes(relpath)
+        if data is None:
+            return None
+        try:
+            return pq.read_table(io.BytesIO(data), schema=schema)
+        except Exception as exc:
+            raise LakeError(
+                f"cannot read {self.uri(relpath)}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def read_table(
+        self, table: str, shard: str | None = None, part: str = DEFAULT_PART
+    ) -> pa.Table | None:
+        """A table (or one shard's part of it) with its schema, or None when never written."""
+        return self.read(self.table_path(table, shard, part), schemas.SCHEMAS[table])
+
+    def read_rows(self, table: str, shard: str | None = None) -> list[dict]:
+        """The rows of a table or shard; empty when never written."""
+        data = self.read_table(table, shard)
+        return data.to_pylist() if data is not None else []
+
+    def read_all(self, table: str, part: str = "*") -> pa.Table:
+        """Every shard's parts of a table concatenated (empty when there are none)."""
+        schema = schemas.SCHEMAS[table]
+        tables = [self.read(p, schema) for p in self.glob(f"{table}/shard=*/{part}.parquet")]
+        return (
+            pa.concat_tables([t for t in tables if t is not None])
+            if tables
+            else schema.empty_table()
+        )
+
+    def write_parquet(self, relpath: str, data: pa.Table) -> str:
+        return self.write(relpath, parquet_bytes(data))
+
+    # -- publishing: lake then catalog -----------------------------------------------------------
+
+    def publish(
+        self,
+        table: str,
+        data: pa.Table,
+        shard: str | None = None,
+        part: str = DEFAULT_PART,
+        where: Where | None = None,
+    ) -> bool:
+        """Write `data` as the table's (shard's) file and replace its catalog rows, unless both
+        already hold it. `where` selects the catalog rows to replace: by default the shard's
+        (all rows for an unsharded table). Returns True when something was written."""
+        where = dict(where if where is not None else ({"shard": shard} if shard else {}))
+        relpath = self.table_path(table, shard, part)
+        previous = self.read(relpath, data.schema)
+        if previous is not None and previous.equals(data) and self.count(table, where) == len(data):
+            return False
+        self.write_parquet(relpath, data)
+        self.apply(replace=[(table, data, where)])
+        return True
+
+    def publish_all(self, tables: Sequence[tuple[str, pa.Table, str]]) -> bool:
+        """Several shard tables `(table, data, shard)`, each file written if changed, then one
+        catalog transaction for those that changed: a checkpoint lands whole in the catalog."""
+        replace = []
+        for table, data, shard in tables:
+            relpath = self.table_path(table, shard)
+            previous = self.read(relpath, data.schema)
+            if previous is not None and previous.equals(data):
+                continue
+            self.write_parquet(relpath, data)
+            replace.append((table, data, {"shard": shard}))
+        if replace:
+            self.apply(replace=replace)
+        return bool(replace)
+
+    # -- the catalog -----------------------------------------------------------------------------
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with open_catalog(self.catalog_path, read_only, self.lock_timeout_s) as conn:
+            yield conn
+
+    def apply(
+        self,
+        replace: Sequence[tuple[str, pa.Table, Where]] = (),
+        append: Sequence[tuple[str, pa.Table]] = (),
+    ) -> None:
+        """Replacements (delete `where`, insert) and appends in one transaction."""
+        with self.connect() as conn:
+            conn.execute("BEGIN")
+            try:
+                for table, data, where in replace:
+                    _insert(conn, table, data, where)
+                for table, data in append:
+                    _insert(conn, table, data, None)
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+
+    def create_views(self, views: Mapping[str, str]) -> None:
+        with self.connect() as conn:
+            for name, select in views.items():
+                conn.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
+
+    def count(self, table: str, where: Where | None = None) -> int:
+        """Rows of a catalog table matching `where`; -1 when the table does not exist."""
+        clause = " AND ".join(f'"{k}" = ?' for k in (where or {})) or "true"
+        sql = f'SELECT count(*) FROM "{table}" WHERE {clause}'
+        return int(self.scalar(sql, list((where or {}).values()), -1))
+
+    def scalar(self, sql: str, params: Sequence[object] | None = None, default: object = None):
+        """The first value of a read-only query, or `default` when the file or table is missing."""
+        if not self.catalog_path.exists():
+            return default
+        try:
+            with self.connect(read_only=True) as conn:
+                row = conn.execute(sql, params or []).fetchone()
+        except duckdb.CatalogException:
+            return default
+        return default if row is None or row[0] is None else row[0]
+
+    def query(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
+        """Run read-only SQL and return the result as Arrow."""
+        with self.connect(read_only=True) as conn:
+            return conn.sql(sql, params=params).to_arrow_table()
+
+    # -- local working files ---------------------------------------------------------------------
+
+    def write_local(self, path: Path, data: bytes) -> bool:
+        """Write a working file under the data dir atomically, unless it holds these bytes."""
+        same_size = path.exists() and path.stat().st_size == len(data)
+        if same_size and _digest(path.read_bytes()) == _digest(data):
+            return False
+        atomic_write(path, data)
+        return True
+
+
+def parquet_bytes(data: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(data, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _insert(
+    conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: Where | None
+) -> None:
+    """Create the table from `data`'s schema if needed; delete `where` (unless None); insert."""
+    conn.register("incoming", data)
+    try:
+        conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS FROM incoming LIMIT 0')
+        _add_missing_columns(conn, table)
+        if where is not None:
+            clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
+            conn.execute(f'DELETE FROM "{table}" WHERE {clause}', list(where.values()))
+        conn.execute(f'INSERT INTO "{table}" BY NAME FROM incoming')
+    finally:
+        conn.unregister("incoming")
+
+
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Follow the schema after a code change: new columns are added; a column whose type changed
+    (a struct that gained a field) is replaced, empty for the shards not yet rewritten."""
+    have = {r[0]: r[1] for r in conn.execute(f'DESCRIBE "{table}"').fetchall()}
+    for name, type_, *_ in conn.execute("DESCRIBE FROM incoming").fetchall():
+        if name in have and have[name] == type_:
+            continue
+        if name in have:
+            conn.execute(f'ALTER TABLE "{table}" DROP COLUMN "{name}"')
+        conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {type_}')
