@@ -31,7 +31,8 @@ from mta_pipeline import config
 from mta_pipeline.core.feature_batch import default_workers, extract_all
 from mta_pipeline.demo.corpus import generate_corpus
 from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
-from mta_pipeline.resources.catalog import DuckDBCatalog
+from mta_pipeline.resources.scrape_journal import read_ledger
+from mta_pipeline.resources.storage import Storage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -140,9 +141,9 @@ def main() -> None:
                     assert outcome.ok, outcome.failures
                     print(f"{name}: {timings[name]:.0f} s", flush=True)
                 full_s = sum(timings.values())
-                catalog = DuckDBCatalog()
-                videos = catalog.scalar("SELECT count(*) FROM youtube_videos")
-                units = catalog.scalar("SELECT sum(units) FROM youtube_quota")
+                storage = Storage(data_dir=os.environ[config.MTA_DATA_DIR])
+                videos = storage.read_all(config.T_YOUTUBE_VIDEOS).num_rows
+                units = read_ledger(storage).num_rows
                 units_before = emulator.units_used
                 reruns = []
                 for _ in range(args.repeat):

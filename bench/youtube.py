@@ -22,7 +22,8 @@ import dagster as dg
 from mta_pipeline import config
 from mta_pipeline.demo.corpus import generate_corpus
 from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
-from mta_pipeline.resources.catalog import DuckDBCatalog
+from mta_pipeline.resources.scrape_journal import read_ledger
+from mta_pipeline.resources.storage import Storage
 from mta_pipeline.resources.youtube import Budget, YouTubeResource
 
 KEY = "bench-key"
@@ -73,9 +74,9 @@ def main() -> None:
                 outcome = materialize(defs, instance, "youtube_videos,youtube_comments", echo=quiet)
                 pipeline_s = time.perf_counter() - started
             assert outcome.ok, outcome.failures
-            catalog = DuckDBCatalog()
-            videos = catalog.scalar("SELECT count(*) FROM youtube_videos")
-            units = catalog.scalar("SELECT sum(units) FROM youtube_quota")
+            storage = Storage(data_dir=os.environ[config.MTA_DATA_DIR])
+            videos = storage.read_all(config.T_YOUTUBE_VIDEOS).num_rows
+            units = read_ledger(storage).num_rows
             sample = sorted(corpus.good)[: args.naive_sample]
             naive_s, naive_calls = naive(emulator.endpoint, sample)
         finally:

@@ -32,6 +32,8 @@ Echo = Callable[[str], None]
 # stack traces, which belong in the event log (the UI), not in a user's terminal.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 SUMMARY_KEYS = ("dagster/row_count", "fetched", "pending", "quota_units_spent", UNCHANGED)
+# The steps that call the YouTube API (their op names) and take `ScrapeConfig`.
+SCRAPE_OPS = ("youtube_videos", "youtube_comments")
 OWNER_TAGS = {"mta/host": socket.gethostname(), "mta/pid": str(os.getpid())}
 
 
@@ -293,8 +295,8 @@ class _Runner:
 
     def run(self, keys: Sequence[dg.AssetKey], label: str, partition: str | None = None) -> float:
         started = time.perf_counter()
-        scrapers = [k.to_user_string() for k in keys if k.to_user_string().startswith("youtube_")]
-        ops = {n: {"config": {"force": True}} for n in scrapers if self.force}
+        names = {k.to_user_string() for k in keys}
+        ops = {op: {"config": {"force": True}} for op in SCRAPE_OPS if op in names and self.force}
         run_config = {**QUIET_LOGS, **({"ops": ops} if ops else {})}
         try:
             result = dg.materialize(
@@ -378,7 +380,7 @@ def _run_shards(runner: _Runner, stage: Stage, shard_list: list[str], only_stale
 
 def _youtube_due(defs: dg.Definitions, keys: Sequence[dg.AssetKey], force: bool) -> set[str]:
     """Shards whose YouTube scrapes are due, when the stage holds YouTube scrape assets."""
-    if not any(k.to_user_string() in ("youtube_videos", "youtube_comments") for k in keys):
+    if not any(k.to_user_string() in SCRAPE_OPS for k in keys):
         return set()
     if force:
         return set(SHARD_KEYS)

@@ -32,6 +32,9 @@ def isolate_env(mp: pytest.MonkeyPatch, root: Path, corpus: DemoCorpus) -> Path:
     mp.setenv(config.GIANTMIDI_METADATA_URL, str(corpus.metadata_path))
     mp.setenv(config.DAGSTER_HOME, str(root / "dagster"))
     mp.setenv(config.MTA_FEATURE_WORKERS, "2")
+    for name, default in config.SETTING_DEFAULTS.items():
+        if not os.environ.get(name):
+            mp.setenv(name, default)
     return data
 
 
@@ -117,3 +120,20 @@ def full_pipeline(tmp_path_factory: pytest.TempPathFactory, corpus: DemoCorpus):
             outcome = materialize(defs, inst, "*", echo=lambda _: None)
             assert outcome.ok, outcome.failures
             yield data, inst, emulator
+
+
+def run_assets(
+    instance: dg.DagsterInstance, keys: list[str], partition: str | None = None, **kwargs
+) -> dg.ExecuteInProcessResult:
+    """Materialize `keys` (and their checks) with the project's resources, as `mta` does."""
+    from mta_pipeline.definitions import defs
+
+    return dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=keys,
+        partition_key=partition,
+        instance=instance,
+        resources=defs.resources,
+        raise_on_error=False,
+        **kwargs,
+    )

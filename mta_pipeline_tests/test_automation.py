@@ -4,19 +4,20 @@ import io
 import os
 import shutil
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb
 import pretty_midi
 import pytest
 
-from mta_pipeline import config
+from mta_pipeline import config, schemas
 from mta_pipeline.automation import giantmidi_archive_sensor, youtube_refresh_schedule
 from mta_pipeline.definitions import defs
 from mta_pipeline.partitions import SHARD_KEYS, vid_to_shard
-from mta_pipeline.resources.catalog import DuckDBCatalog
 from mta_pipeline.resources.giantmidi import GiantMidiSource
+from mta_pipeline.resources.storage import Storage
+from mta_pipeline.resources.youtube import YouTubeResource
 from mta_pipeline.runner import materialize
 from mta_pipeline_tests.conftest import emulated_youtube, isolate_env
 
@@ -87,7 +88,8 @@ def test_a_rerun_with_nothing_changed_says_unchanged_everywhere(scraped):
     assert materialize(defs, instance, "*", echo=lambda _: None, only_stale=False).ok
     assert emulator.units_used == units  # no quota spent
     meta = metadata_by_asset(instance, run_ids_since(instance, before))
-    assert len(meta) == 2 + 5 * len(SHARD_KEYS) + 1 + 3  # + comment_repetition, exports
+    # archive, metadata; 8 sharded assets; comment_repetition, quota, raw zone; 3 exports
+    assert len(meta) == 2 + 8 * len(SHARD_KEYS) + 3 + 3
     changed = [k for k, m in meta.items() if m.get("unchanged") is not True]
     assert changed == [], sorted(changed)
     parsed = {p: m["parsed"] for (a, p), m in meta.items() if a == "midi_features" and m["parsed"]}
@@ -127,39 +129,47 @@ def test_changing_one_file_reruns_that_shard_only(scraped, corpus):
         )
 
 
-def test_schedule_picks_due_shards_within_the_quota(scraped, monkeypatch):
-    instance = scraped[0]
+def test_schedule_picks_due_shards_within_the_quota(scraped):
+    instance, _, data = scraped
+    storage = Storage(data_dir=str(data))
     when = datetime.now(UTC)
-    context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=when, resources={"catalog": DuckDBCatalog()}
-    )
-    assert isinstance(youtube_refresh_schedule(context), dg.SkipReason)  # all fresh
-    with duckdb.connect(str(config.duckdb_path())) as conn:
-        shards = [
-            r[0]
-            for r in conn.execute(
-                "SELECT DISTINCT shard FROM youtube_videos ORDER BY 1 LIMIT 3"
-            ).fetchall()
-        ]
-        conn.execute(
-            "UPDATE youtube_videos SET status = 'pending' WHERE shard IN (?, ?)", shards[:2]
+
+    def evaluate(daily_quota: int = 10_000):
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=when,
+            resources={"storage": storage, "youtube": YouTubeResource(daily_quota=daily_quota)},
         )
-        conn.execute(
-            "UPDATE youtube_videos SET scraped_at = scraped_at - INTERVAL 90 DAY WHERE shard = ?",
-            [shards[2]],
+        return youtube_refresh_schedule(context)
+
+    assert isinstance(evaluate(), dg.SkipReason)  # all fresh
+    videos = storage.read_all(config.T_YOUTUBE_VIDEOS)
+    shards = sorted(set(videos.column("shard").to_pylist()))[:3]
+    for shard in shards:  # the lake is the store of record: the schedule reads it
+        rows = storage.read_rows(config.T_YOUTUBE_VIDEOS, shard)
+        for row in rows:
+            if shard == shards[2]:
+                row["scraped_at"] -= timedelta(days=90)
+            else:
+                row["status"] = "pending"
+        storage.write_parquet(
+            storage.table_path(config.T_YOUTUBE_VIDEOS, shard),
+            schemas.to_table(config.T_YOUTUBE_VIDEOS, rows),
         )
-    requests = youtube_refresh_schedule(context)
-    assert sorted(r.partition_key for r in requests) == sorted(shards)
+    requests = evaluate()
+    assert sorted(r.partition_key for r in requests) == shards
     assert all(r.run_key.startswith("youtube-") for r in requests)
-    monkeypatch.setenv(config.MTA_YOUTUBE_DAILY_QUOTA, "1")
-    assert isinstance(youtube_refresh_schedule(context), dg.SkipReason)
+    assert isinstance(evaluate(daily_quota=1), dg.SkipReason)
 
 
 def test_sensor_requests_the_archive_only_when_it_changes(data_env, corpus, instance, tmp_path):
     source = tmp_path / "source.zip"
     shutil.copyfile(corpus.archive_path, source)
     resource = GiantMidiSource(archive_url=str(source))
-    context = dg.build_sensor_context(instance=instance, resources={"giantmidi": resource})
+    storage = Storage(data_dir=str(data_env))
+    context = dg.build_sensor_context(
+        instance=instance, resources={"giantmidi": resource, "storage": storage}
+    )
     first = giantmidi_archive_sensor(context)
     assert len(first.run_requests) == 1  # never fetched
     defs_with_source = dg.Definitions(
@@ -167,7 +177,9 @@ def test_sensor_requests_the_archive_only_when_it_changes(data_env, corpus, inst
     )
     assert materialize(defs_with_source, instance, "giantmidi_archive", echo=lambda _: None).ok
     context = dg.build_sensor_context(
-        instance=instance, resources={"giantmidi": resource}, cursor=first.cursor
+        instance=instance,
+        resources={"giantmidi": resource, "storage": storage},
+        cursor=first.cursor,
     )
     assert isinstance(giantmidi_archive_sensor(context), dg.SkipReason)
     with zipfile.ZipFile(source, "a") as zf:  # a new release: one more member
@@ -175,6 +187,8 @@ def test_sensor_requests_the_archive_only_when_it_changes(data_env, corpus, inst
     changed = giantmidi_archive_sensor(context)
     assert len(changed.run_requests) == 1 and changed.cursor != first.cursor
     again = dg.build_sensor_context(
-        instance=instance, resources={"giantmidi": resource}, cursor=changed.cursor
+        instance=instance,
+        resources={"giantmidi": resource, "storage": storage},
+        cursor=changed.cursor,
     )
     assert isinstance(giantmidi_archive_sensor(again), dg.SkipReason)

@@ -8,7 +8,7 @@ import dagster as dg
 
 from mta_pipeline import config, schemas
 from mta_pipeline.assets.rejects import reject_rate_check, reject_row
-from mta_pipeline.assets.results import CODE_VERSION, progress, table_result
+from mta_pipeline.assets.results import CODE_VERSION, table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import archive
 from mta_pipeline.core.feature_batch import FeatureResult, extract_all
@@ -71,7 +71,7 @@ def midi_features(
     results = extract_all(
         [f["path"] for f in todo],
         giantmidi.workers(),
-        lambda done, total: progress(context, f"shard {shard}: features {done}/{total}"),
+        lambda done, total: context.log.info(f"shard {shard}: features {done}/{total}"),
     )
     elapsed = time.perf_counter() - started
     parsed = {(f["vid"], f["sha256"]): r for f, r in zip(todo, results, strict=True)}

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mta_pipeline import config as settings
-from mta_pipeline.assets.results import progress, table_result, table_version
+from mta_pipeline.assets.results import CODE_VERSION, UNCHANGED, table_result, table_version
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import scrape_plan as plan
 from mta_pipeline.core.quota import pacific_day, remaining_units
@@ -26,7 +26,7 @@ from mta_pipeline.resources.scrape_journal import (
     read_ledger,
     spent_today,
 )
-from mta_pipeline.resources.storage import Storage
+from mta_pipeline.resources.storage import Storage, parquet_bytes
 from mta_pipeline.resources.youtube import Budget, YouTubeResource
 from mta_pipeline.summaries import counts_markdown
 
@@ -132,7 +132,7 @@ def youtube_videos(
             state.put(vid, [row])
         done, answered = done + len(ids), answered + (not isinstance(result, ApiFailure))
         journal.checkpoint(state)
-        progress(context, f"shard {shard}: videos {done}/{planned}")
+        context.log.info(f"shard {shard}: videos {done}/{planned}")
     written = journal.checkpoint(state) or bool(batches) or bool(journal.recovered)
     journal.close()
     rows = [r[0] for r in state.rows.values()]
@@ -225,7 +225,7 @@ def youtube_comments(
             comments.put(vid, [{**r, "scraped_at": now} for r in rows])
         if n % CHECKPOINT_EVERY == 0:
             journal.checkpoint(comments, status)
-            progress(context, f"shard {shard}: comments {n}/{len(to_call)}")
+            context.log.info(f"shard {shard}: comments {n}/{len(to_call)}")
     written = journal.checkpoint(comments, status) or bool(to_call) or bool(journal.recovered)
     journal.close()
     status_rows = status.all_rows()
@@ -327,19 +327,23 @@ def youtube_quota(youtube: YouTubeResource, storage: Storage) -> Iterator[Any]:
 def youtube_raw(storage: Storage) -> dg.MaterializeResult:
     """The raw landing zone: every API response body as received, one JSON line per call, under
     `<lake>/raw/youtube/<endpoint>/shard=<k>/date=<Pacific date>/`. The scrape steps write it
-    as they call; this asset takes stock of it, so its lineage and growth show in the UI."""
+    as they call; this asset takes stock of it (`index.parquet` lists the files), so its lineage
+    and growth show in the UI."""
     files = storage.glob(f"{settings.RAW_YOUTUBE_DIR}/*/shard=*/date=*/*.jsonl")
     by_endpoint = Counter(path.split("/")[2] for path in files)
     by_day = Counter(path.split("/")[4].removeprefix("date=") for path in files)
     listing = pa.table({"path": pa.array(files, pa.string())})
+    index = f"{settings.RAW_YOUTUBE_DIR}/index.parquet"
+    written = storage.write_if_changed(index, parquet_bytes(listing))
     return dg.MaterializeResult(
         metadata={
             "files": len(files),
             "files_by_endpoint": dg.MetadataValue.md(counts_markdown(by_endpoint, "endpoint")),
             "files_by_day": dg.MetadataValue.md(counts_markdown(by_day, "Pacific day")),
             "dagster/uri": dg.MetadataValue.path(storage.uri(settings.RAW_YOUTUBE_DIR)),
-            "code_version": VERSION,
-            "unchanged": False,
+            "index": dg.MetadataValue.path(storage.uri(index)),
+            CODE_VERSION: VERSION,
+            UNCHANGED: not written,
         },
         data_version=table_version(listing),
     )

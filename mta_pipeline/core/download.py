@@ -72,7 +72,7 @@ def download(
     try:
         with fsspec.open(url, "rb") as src, atomic_open(dest) as out:
             total = getattr(src, "size", None)
-            last = 0.0
+            last = time.monotonic()
             while chunk := src.read(CHUNK):
                 out.write(chunk)
                 digest.update(chunk)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,8 @@ from mta_pipeline.atomic import atomic_write
 from mta_pipeline.resources.catalog import DEFAULT_LOCK_TIMEOUT_S, open_catalog
 
 DEFAULT_PART = "part"
+# The catalog's own record of what each table (and shard) holds; not a dataset table.
+CATALOG_STATE = "_mta_catalog_state"
 Where = Mapping[str, str]
 
 
@@ -212,25 +215,33 @@ class Storage(dg.ConfigurableResource):
         already hold it. `where` selects the catalog rows to replace: by default the shard's
         (all rows for an unsharded table). Returns True when something was written."""
         where = dict(where if where is not None else ({"shard": shard} if shard else {}))
-        relpath = self.table_path(table, shard, part)
-        previous = self.read(relpath, data.schema)
-        if previous is not None and previous.equals(data) and self.count(table, where) == len(data):
-            return False
-        self.write_parquet(relpath, data)
-        self.apply(replace=[(table, data, where)])
-        return True
+        return self._publish([(table, data, self.table_path(table, shard, part), where)])
 
     def publish_all(self, tables: Sequence[tuple[str, pa.Table, str]]) -> bool:
-        """Several shard tables `(table, data, shard)`, each file written if changed, then one
-        catalog transaction for those that changed: a checkpoint lands whole in the catalog."""
+        """Several shard tables `(table, data, shard)`: each file written if changed, then one
+        catalog transaction for those whose file or catalog rows changed, so a checkpoint lands
+        whole in the catalog."""
+        return self._publish(
+            [(t, data, self.table_path(t, shard), {"shard": shard}) for t, data, shard in tables]
+        )
+
+    def _publish(self, items: Sequence[tuple[str, pa.Table, str, dict[str, str]]]) -> bool:
+        """Lake first (compare, then write), then one catalog transaction for every item whose
+        catalog rows are not known to hold this content: a digest per table and `where`, kept in
+        the catalog and written in the same transaction as the rows, and the rows' count."""
+        held = self._catalog_digests()
         replace = []
-        for table, data, shard in tables:
-            relpath = self.table_path(table, shard)
+        for table, data, relpath, where in items:
             previous = self.read(relpath, data.schema)
-            if previous is not None and previous.equals(data):
-                continue
-            self.write_parquet(relpath, data)
-            replace.append((table, data, {"shard": shard}))
+            lake_same = previous is not None and previous.equals(data)
+            if not lake_same:
+                self.write_parquet(relpath, data)
+            catalog_same = (
+                held.get(_state_key(table, where)) == table_digest(data)
+                and self.count(table, where) == data.num_rows  # rows deleted by hand
+            )
+            if not (lake_same and catalog_same):
+                replace.append((table, data, where))
         if replace:
             self.apply(replace=replace)
         return bool(replace)
@@ -247,18 +258,37 @@ class Storage(dg.ConfigurableResource):
         replace: Sequence[tuple[str, pa.Table, Where]] = (),
         append: Sequence[tuple[str, pa.Table]] = (),
     ) -> None:
-        """Replacements (delete `where`, insert) and appends in one transaction."""
+        """Replacements (delete `where`, insert) and appends in one transaction; each replacement
+        also records the digest of what the rows now hold (`publish` compares it)."""
         with self.connect() as conn:
             conn.execute("BEGIN")
             try:
+                conn.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{CATALOG_STATE}" '
+                    "(key VARCHAR PRIMARY KEY, digest VARCHAR)"
+                )
                 for table, data, where in replace:
                     _insert(conn, table, data, where)
+                    conn.execute(
+                        f'INSERT OR REPLACE INTO "{CATALOG_STATE}" VALUES (?, ?)',
+                        [_state_key(table, where), table_digest(data)],
+                    )
                 for table, data in append:
                     _insert(conn, table, data, None)
                 conn.execute("COMMIT")
             except Exception:
                 conn.execute("ROLLBACK")
                 raise
+
+    def _catalog_digests(self) -> dict[str, str]:
+        """What the catalog's rows hold, by table and `where`, as recorded by `apply`."""
+        if not self.catalog_path.exists():
+            return {}
+        try:
+            with self.connect(read_only=True) as conn:
+                return dict(conn.execute(f'SELECT key, digest FROM "{CATALOG_STATE}"').fetchall())
+        except duckdb.CatalogException:
+            return {}
 
     def create_views(self, views: Mapping[str, str]) -> None:
         with self.connect() as conn:
@@ -296,6 +326,15 @@ class Storage(dg.ConfigurableResource):
             return False
         atomic_write(path, data)
         return True
+
+
+def table_digest(data: pa.Table) -> str:
+    """A content hash of a table (its Parquet bytes: the same rows give the same bytes)."""
+    return hashlib.sha256(parquet_bytes(data)).hexdigest()
+
+
+def _state_key(table: str, where: Where) -> str:
+    return json.dumps([table, sorted(where.items())])
 
 
 def parquet_bytes(data: pa.Table) -> bytes:

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from mta_pipeline import config, schemas
 from mta_pipeline.core.tsv import TSV_COLUMNS, unescape_field
 from mta_pipeline.definitions import defs
-from mta_pipeline.resources.lake import LakeResource
+from mta_pipeline.resources.storage import Storage
 from mta_pipeline.runner import materialize
 
 
@@ -124,7 +124,7 @@ def test_a_crash_mid_export_leaves_the_previous_files_whole(full_pipeline, monke
     monkeypatch.setattr(
         "mta_pipeline.assets.exports.tsv_bytes", lambda rows: b"index\told_id\n" + b"x" * 10
     )
-    real_write = LakeResource.write_bytes
+    real_write = Storage.write
 
     def crash_halfway(self, relpath, payload):
         if relpath.endswith(config.TSV_FILE):
@@ -134,7 +134,7 @@ def test_a_crash_mid_export_leaves_the_previous_files_whole(full_pipeline, monke
             raise OSError("disk vanished mid-write")
         return real_write(self, relpath, payload)
 
-    monkeypatch.setattr(LakeResource, "write_bytes", crash_halfway)
+    monkeypatch.setattr(Storage, "write", crash_halfway)
     outcome = materialize(defs, instance, "mta_tsv", echo=lambda _: None, only_stale=False)
     assert not outcome.ok and "disk vanished" in outcome.failures[0]
     assert tsv.read_bytes() == old

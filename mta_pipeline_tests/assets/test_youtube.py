@@ -17,17 +17,20 @@ from mta_pipeline.resources.youtube import YouTubeResource
 from mta_pipeline.runner import materialize
 
 KEY = "AIzaTEST-secret-key-0123456789"
-SCRAPE = "youtube_videos,youtube_comments"
+SCRAPE = "youtube_videos,youtube_comments,youtube_quota"
 
 
 def fast_defs(**settings) -> dg.Definitions:
     """The project's definitions with a YouTube resource that backs off in milliseconds."""
+    env = {
+        "api_key": dg.EnvVar(config.YOUTUBE_API_KEY),
+        "api_endpoint": dg.EnvVar(config.YOUTUBE_API_ENDPOINT),
+        "daily_quota": dg.EnvVar.int(config.MTA_YOUTUBE_DAILY_QUOTA),
+        "refresh_days": dg.EnvVar.int(config.MTA_YOUTUBE_REFRESH_DAYS),
+        "concurrency": dg.EnvVar.int(config.MTA_YOUTUBE_CONCURRENCY),
+    }
     youtube = YouTubeResource(
-        api_key=dg.EnvVar(config.YOUTUBE_API_KEY),
-        backoff_base_s=0.001,
-        backoff_cap_s=0.01,
-        timeout_s=5,
-        **settings,
+        **{**env, **settings}, backoff_base_s=0.001, backoff_cap_s=0.01, timeout_s=5
     )
     return dg.Definitions(
         assets=list(defs.assets),

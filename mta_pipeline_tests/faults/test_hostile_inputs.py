@@ -16,7 +16,7 @@ from mta_pipeline.core.tsv import TSV_COLUMNS
 from mta_pipeline.definitions import defs
 from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
 from mta_pipeline.partitions import vid_to_shard
-from mta_pipeline.resources.lake import LakeResource
+from mta_pipeline.resources.storage import Storage
 from mta_pipeline.runner import materialize
 from mta_pipeline_tests.conftest import emulated_youtube
 
@@ -100,7 +100,7 @@ def test_s3_gone_mid_export_fails_clearly_and_keeps_the_old_export(
     tsv = f"lake/mta/export/{config.TSV_FILE}"
     old = fs.cat(tsv)
     host, port = s3_endpoint.removeprefix("http://").split(":")
-    real_write = LakeResource.write_bytes
+    real_write = Storage.write
     state = {}
 
     def server_dies_first(self, relpath, payload):
@@ -109,7 +109,7 @@ def test_s3_gone_mid_export_fails_clearly_and_keeps_the_old_export(
             server.stop()  # S3 goes away the moment the export starts writing
         return real_write(self, relpath, payload)
 
-    monkeypatch.setattr(LakeResource, "write_bytes", server_dies_first)
+    monkeypatch.setattr(Storage, "write", server_dies_first)
     header_only = ("\t".join(TSV_COLUMNS) + "\n").encode()  # a new, well-formed export
     monkeypatch.setattr("mta_pipeline.assets.exports.tsv_bytes", lambda rows: header_only)
     outcome = materialize(defs, instance, "mta_tsv", echo=lambda _: None, only_stale=False)
@@ -119,7 +119,7 @@ def test_s3_gone_mid_export_fails_clearly_and_keeps_the_old_export(
     restarted.start()
     try:
         assert fs.cat(tsv) == old  # moto keeps its buckets in this process
-        monkeypatch.setattr(LakeResource, "write_bytes", real_write)
+        monkeypatch.setattr(Storage, "write", real_write)
         assert materialize(defs, instance, "mta_tsv", echo=lambda _: None, only_stale=False).ok
         assert fs.cat(tsv) == header_only
     finally:

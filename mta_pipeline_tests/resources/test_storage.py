@@ -1,0 +1,283 @@
+"""The storage layer: atomic lake and local writes, compare-then-write publishing, the catalog
+under parallel writers, and the lake on S3 (moto's server over real HTTP)."""
+
+import errno
+import multiprocessing as mp
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+import mta_pipeline.atomic
+from mta_pipeline.resources.storage import LakeError, Storage
+
+TABLE = pa.table({"vid": ["abcdefghijk"], "n": [1]})
+OLD = b"old bytes, whole " * 64
+NEW = b"new bytes, longer than the old ones " * 64
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def shard_table(n: list[int], shard: str = "00") -> pa.Table:
+    return pa.table({"shard": [shard] * len(n), "n": n})
+
+
+# -- the lake: round trips and errors --------------------------------------------------------------
+
+
+def test_local_write_read_round_trip_leaves_no_temporary_files(tmp_path):
+    storage = Storage(data_dir=str(tmp_path))
+    relpath = storage.table_path("t", "00")
+    uri = storage.write_parquet(relpath, TABLE)
+    assert uri == f"{tmp_path.resolve()}/lake/t/shard=00/part.parquet"
+    assert storage.read(relpath).equals(TABLE)
+    assert storage.read(storage.table_path("t", "01")) is None
+    assert files_under(tmp_path) == ["lake/t/shard=00/part.parquet"]
+
+
+def test_unwritable_lake_fails_with_the_location_and_the_setting(tmp_path):
+    root = tmp_path / "ro"
+    root.mkdir()
+    os.chmod(root, 0o500)
+    try:
+        storage = Storage(data_dir=str(tmp_path / "data"), lake_url=str(root))
+        if os.access(root, os.W_OK):  # running as root: permissions do not bind
+            (tmp_path / "file").write_text("not a folder")
+            storage = Storage(data_dir=str(tmp_path / "data"), lake_url=str(tmp_path / "file"))
+        expected = rf"cannot write {re.escape(storage.uri('t/x.parquet'))}: .*MTA_LAKE_URL"
+        with pytest.raises(LakeError, match=expected):
+            storage.write_parquet("t/x.parquet", TABLE)
+    finally:
+        os.chmod(root, 0o700)
+
+
+def test_s3_round_trip_through_moto_server(tmp_path, s3_endpoint):
+    storage = Storage(
+        data_dir=str(tmp_path), lake_url="s3://lake/prefix", s3_endpoint_url=s3_endpoint
+    )
+    relpath = storage.table_path("t", "07")
+    assert storage.write_parquet(relpath, TABLE) == "s3://lake/prefix/t/shard=07/part.parquet"
+    assert storage.read(relpath).equals(TABLE)
+    assert storage.read(storage.table_path("t", "08")) is None
+    assert storage.glob("t/shard=*/*.parquet") == ["t/shard=07/part.parquet"]
+    import s3fs  # here, not at the top: the catalog test's writer processes import this module
+
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
+    assert fs.ls("lake/prefix/t/shard=07") == ["lake/prefix/t/shard=07/part.parquet"]
+    assert not (tmp_path / "lake").exists()
+
+
+def test_publish_on_s3_compares_before_writing(tmp_path, s3_endpoint):
+    storage = Storage(
+        data_dir=str(tmp_path), lake_url="s3://lake/prefix", s3_endpoint_url=s3_endpoint
+    )
+    assert storage.publish("t", shard_table([1, 2]), shard="00") is True
+    assert storage.publish("t", shard_table([1, 2]), shard="00") is False
+    assert storage.count("t", {"shard": "00"}) == 2
+
+
+# -- compare-then-write ----------------------------------------------------------------------------
+
+
+def test_publish_writes_only_what_changed_and_repairs_a_catalog_that_lost_rows(tmp_path):
+    storage = Storage(data_dir=str(tmp_path))
+    path = tmp_path / "lake" / storage.table_path("t", "00")
+
+    assert storage.publish("t", shard_table([1, 2]), shard="00") is True
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # any rewrite now shows in mtime_ns
+    before = path.stat()
+    assert storage.publish("t", shard_table([1, 2]), shard="00") is False
+    after = path.stat()
+    assert (after.st_mtime_ns, after.st_ino) == (before.st_mtime_ns, before.st_ino)
+
+    assert storage.publish("t", shard_table([1, 2, 3]), shard="00") is True
+    assert storage.read(storage.table_path("t", "00")).equals(shard_table([1, 2, 3]))
+    assert storage.query("SELECT n FROM t ORDER BY n").to_pydict() == {"n": [1, 2, 3]}
+
+    with duckdb.connect(str(storage.catalog_path)) as conn:
+        conn.execute("DELETE FROM t WHERE shard = '00'")
+    assert storage.count("t", {"shard": "00"}) == 0
+    assert storage.publish("t", shard_table([1, 2, 3]), shard="00") is True
+    assert storage.query("SELECT n FROM t ORDER BY n").to_pydict() == {"n": [1, 2, 3]}
+
+
+def test_publish_after_a_failed_catalog_replace_brings_the_catalog_up_to_date(
+    tmp_path, monkeypatch
+):
+    storage = Storage(data_dir=str(tmp_path))
+    assert storage.publish("t", shard_table([1]), shard="00") is True
+
+    def catalog_down(self, *args, **kwargs):
+        raise OSError("the run died before the catalog replace")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Storage, "apply", catalog_down)
+        with pytest.raises(OSError):
+            storage.publish("t", shard_table([2]), shard="00")
+    assert storage.read(storage.table_path("t", "00")).equals(shard_table([2]))
+
+    assert storage.publish("t", shard_table([2]), shard="00") is True
+    assert storage.query("SELECT n FROM t").to_pydict() == {"n": [2]}
+
+
+def test_write_if_changed_and_write_local_skip_equal_bytes(tmp_path):
+    storage = Storage(data_dir=str(tmp_path))
+    assert storage.write_if_changed("f.bin", OLD) is True
+    assert storage.write_if_changed("f.bin", OLD) is False
+    assert storage.write_if_changed("f.bin", NEW) is True
+    assert storage.read_bytes("f.bin") == NEW
+    local = storage.local("journal", "x.jsonl")
+    assert storage.write_local(local, OLD) is True
+    assert storage.write_local(local, OLD) is False
+    assert local.read_bytes() == OLD
+
+
+# -- atomicity: a failed or killed writer leaves the previous file whole ---------------------------
+
+
+class FailsHalfway:
+    """A file handle whose write puts half the bytes on disk, then fails like a full disk."""
+
+    def __init__(self, fh):
+        self._fh = fh
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._fh.close()
+
+    def write(self, data: bytes) -> int:
+        self._fh.write(data[: len(data) // 2])
+        self._fh.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name: str):
+        return getattr(self._fh, name)
+
+
+def fail_halfway(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = open
+
+    def faulty_open(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        return FailsHalfway(fh) if "w" in mode else fh
+
+    monkeypatch.setattr(mta_pipeline.atomic, "open", faulty_open, raising=False)
+
+
+def fail_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    def faulty_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(mta_pipeline.atomic.os, "fsync", faulty_fsync)
+
+
+def writer(
+    storage: Storage, target: str
+) -> tuple[Path, type[Exception], Callable[[bytes], object]]:
+    """The file a test writes, the error a failed write raises, and the write itself: a lake
+    file through `write`, or a local working file through `write_local`."""
+    if target == "lake":
+        return Path(storage.lake_root) / "t/f.bin", LakeError, partial(storage.write, "t/f.bin")
+    path = storage.local("journal", "f.bin")
+    return path, OSError, partial(storage.write_local, path)
+
+
+@pytest.mark.parametrize("fault", [fail_halfway, fail_fsync], ids=["write", "fsync"])
+@pytest.mark.parametrize("target", ["lake", "local"])
+def test_a_write_failing_midway_leaves_the_previous_file_whole(
+    tmp_path, monkeypatch, fault, target
+):
+    path, error, write = writer(Storage(data_dir=str(tmp_path)), target)
+    write(OLD)
+    assert path.read_bytes() == OLD
+
+    with monkeypatch.context() as patch:
+        fault(patch)
+        with pytest.raises(error):
+            write(NEW)
+
+    assert path.read_bytes() == OLD
+    assert sorted(p.name for p in path.parent.iterdir()) == ["f.bin"]
+    write(NEW)
+    assert path.read_bytes() == NEW
+
+
+KILLED_BEFORE_RENAME = """
+import os, signal, sys
+from pathlib import Path
+from mta_pipeline.resources.storage import Storage
+
+os.replace = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+storage = Storage(data_dir=sys.argv[1])
+new = bytes.fromhex(sys.argv[3])
+if sys.argv[2] == "lake":
+    storage.write("t/f.bin", new)
+else:
+    storage.write_local(storage.local("journal", "f.bin"), new)
+"""
+
+
+@pytest.mark.parametrize("target", ["lake", "local"])
+def test_a_writer_killed_before_the_rename_leaves_the_previous_file_whole(tmp_path, target):
+    path, _, write = writer(Storage(data_dir=str(tmp_path)), target)
+    write(OLD)
+
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_RENAME, str(tmp_path), target, NEW.hex()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert path.read_bytes() == OLD
+    assert child.returncode == -signal.SIGKILL, child.stderr
+
+
+# -- the catalog -----------------------------------------------------------------------------------
+
+
+def write_shard(data_dir: str, shard: str, rounds: int, start) -> None:
+    storage = Storage(data_dir=data_dir)
+    start.wait(timeout=120)
+    for i in range(rounds):
+        rows = pa.table({"shard": [shard] * 50, "n": list(range(i, i + 50))})
+        storage.apply(replace=[("t", rows, {"shard": shard})])
+
+
+def test_parallel_writers_in_separate_processes_never_hit_duckdbs_lock(tmp_path):
+    shards, rounds = ["00", "01", "02"], 8
+    ctx = mp.get_context("spawn")
+    start = ctx.Barrier(len(shards))  # every writer imported and ready: they start together
+    writers = [
+        ctx.Process(target=write_shard, args=(str(tmp_path), s, rounds, start)) for s in shards
+    ]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(timeout=120)
+    assert [w.exitcode for w in writers] == [0] * len(shards)
+    got = Storage(data_dir=str(tmp_path)).query(
+        "SELECT shard, count(*) AS n, min(n) AS lo FROM t GROUP BY shard ORDER BY shard"
+    )
+    assert got.to_pylist() == [{"shard": s, "n": 50, "lo": rounds - 1} for s in shards]
+
+
+def test_apply_adds_new_columns_and_keeps_other_shards_rows(tmp_path):
+    storage = Storage(data_dir=str(tmp_path))
+    storage.apply(replace=[("t", pa.table({"shard": ["a", "b"], "x": [1, 2]}), {"shard": "a"})])
+    new = pa.table({"shard": ["a"], "x": [3], "y": ["new"]})
+    storage.apply(replace=[("t", new, {"shard": "a"})])
+    rows = storage.query("SELECT shard, x, y FROM t ORDER BY shard").to_pylist()
+    assert rows == [{"shard": "a", "x": 3, "y": "new"}, {"shard": "b", "x": 2, "y": None}]
