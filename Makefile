@@ -28,4 +28,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) data/dagster data/lake data/midi data/archive data/demo data/mta.duckdb*
+	rm -rf $(VENV) data/dagster data/lake data/midi data/archive data/demo data/journal data/mta.duckdb* .env

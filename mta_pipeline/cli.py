@@ -1,12 +1,15 @@
 """The `mta` command: `mta demo`, `mta materialize`, `mta query`, `mta ui`.
 
-User mistakes (a missing setting, a bad selection, bad SQL) end with one clear line and exit code
-2, never a stack trace; a failed asset run ends with its error message and exit code 1.
+Every command first reads `.env` from the current folder (Dagster's convention; `mta demo` writes
+its settings there), so after `make demo` the other commands need nothing exported. User mistakes
+(a missing setting, a bad selection, bad SQL) end with one clear line and exit code 2, never a
+stack trace; a failed asset run ends with its error message and exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import subprocess
@@ -15,16 +18,29 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
-from mta_pipeline import config
+from mta_pipeline import config, dotenv_file
+from mta_pipeline.atomic import atomic_write
 
 EXAMPLE_QUERY = """\
 SELECT f.surname, count(*) AS files, round(avg(x.duration_s), 1) AS avg_duration_s,
        round(avg(x.n_notes)) AS avg_notes
 FROM midi_files f JOIN midi_features x USING (vid)
 GROUP BY f.surname ORDER BY files DESC, f.surname LIMIT 5"""
+# `describe` is a DuckDB keyword, so the column of that name must be quoted.
+DESCRIBE_QUERY = 'SELECT vid, "describe" FROM dataset LIMIT 3'
+
+NEXT_STEPS = """next, from this folder (the settings come from {settings}):
+  mta materialize     # nothing to do: every shard is up to date, so it runs nothing
+  make ui             # the Dagster UI with the demo's runs, on http://127.0.0.1:3000
+  mta query '{query}'   # "describe" is a DuckDB keyword: quote it
+  dg check defs       # or: dagster asset list -m mta_pipeline.definitions"""
+
+# Set to 1 in the `.env` that `mta demo` writes: `mta materialize` and `mta ui` then serve the
+# YouTube emulator at YOUTUBE_API_ENDPOINT while they run.
 
 
 # Keys of dagster.yaml that choose where runs, event logs and schedules are stored.
@@ -32,21 +48,33 @@ STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage
 POSTGRES_STORAGE = {"postgres": {"postgres_url": {"env": config.MTA_DAGSTER_POSTGRES_URL}}}
 
 
-def _ensure_dagster_home() -> Path:
-    """DAGSTER_HOME defaults to `$MTA_DATA_DIR/dagster`, with the repo's dagster.yaml written in.
-
-    With MTA_DAGSTER_POSTGRES_URL set, that dagster.yaml also stores runs, event logs and
-    schedules in Postgres. A DAGSTER_HOME the user set is theirs and is left alone; if it cannot
-    honour MTA_DAGSTER_POSTGRES_URL (no storage section), that is a ConfigError, not a silent
-    fallback to SQLite.
-    """
+def dagster_home() -> Path:
+    """DAGSTER_HOME as an absolute path: Dagster refuses a relative one, so a relative value is
+    taken from the current folder, as a shell would; unset, `<absolute data dir>/dagster`."""
     own_home = config.env(config.DAGSTER_HOME)
-    home = Path(own_home or config.data_dir() / config.DAGSTER_DIR)
+    if own_home is None:
+        return config.data_dir() / config.DAGSTER_DIR
+    return Path(own_home).expanduser().resolve()
+
+
+def _ensure_dagster_home() -> Path:
+    """Export DAGSTER_HOME (absolute); the default `$MTA_DATA_DIR/dagster` gets the repo's
+    dagster.yaml written in.
+
+    The default home is mta's even when a variable names it (the `.env` of `mta demo` does), so its
+    dagster.yaml follows the repo's. With MTA_DAGSTER_POSTGRES_URL set, that dagster.yaml also
+    stores runs, event logs and schedules in Postgres. Any other DAGSTER_HOME is the user's and is
+    left alone; if it cannot honour MTA_DAGSTER_POSTGRES_URL (no storage section), that is a
+    ConfigError, not a silent fallback to SQLite.
+    """
+    home = dagster_home()
+    own_home = home != config.data_dir() / config.DAGSTER_DIR
     home.mkdir(parents=True, exist_ok=True)
     repo_yaml = Path(__file__).resolve().parent.parent / "dagster.yaml"
     postgres = config.env(config.MTA_DAGSTER_POSTGRES_URL) is not None
     if not own_home and repo_yaml.exists():
-        _write_atomically(home / "dagster.yaml", dagster_yaml(repo_yaml, postgres=postgres))
+        text = dagster_yaml(repo_yaml, postgres=postgres)
+        atomic_write(home / "dagster.yaml", text.encode("utf-8"))
     elif own_home and postgres and not _has_storage(home / "dagster.yaml"):
         section = yaml.safe_dump({"storage": POSTGRES_STORAGE}, default_flow_style=True).strip()
         raise config.ConfigError(
@@ -79,13 +107,6 @@ def _has_storage(path: Path) -> bool:
     return isinstance(settings, dict) and any(key in settings for key in STORAGE_KEYS)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Temporary name then rename: parallel `mta` processes never read a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _instance():
     import dagster as dg
 
@@ -94,19 +115,20 @@ def _instance():
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    from mta_pipeline.definitions import defs
-    from mta_pipeline.runner import materialize
+    with demo_youtube_if_configured():
+        from mta_pipeline.definitions import defs
+        from mta_pipeline.runner import materialize
 
-    with _instance() as instance:
-        outcome = materialize(
-            defs,
-            instance,
-            args.select,
-            args.shard,
-            force_refresh=args.force,
-            only_stale=not args.all,
-        )
-    return _report_failures(outcome.failures) if not outcome.ok else 0
+        with _instance() as instance:
+            outcome = materialize(
+                defs,
+                instance,
+                args.select,
+                args.shard,
+                force_refresh=args.force,
+                only_stale=not args.all,
+            )
+        return _report_failures(outcome.failures) if not outcome.ok else 0
 
 
 def _report_failures(failures: list[str]) -> int:
@@ -117,28 +139,32 @@ def _report_failures(failures: list[str]) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    """Read-only SQL on the catalog. Imports only DuckDB (no Dagster), so it starts about as fast
+    as bare DuckDB; the relation is printed and dropped before the connection closes."""
     import duckdb
 
-    from mta_pipeline.resources.catalog import DuckDBCatalog
+    from mta_pipeline.resources.catalog import open_catalog
 
     try:
-        with DuckDBCatalog().connect(read_only=True) as conn:
+        with open_catalog(config.duckdb_path(), read_only=True) as conn:
             rel = conn.sql(args.sql)
             print(rel if rel is not None else "ok")
+            del rel
     except duckdb.Error as exc:
-        print(f"mta query: {exc}", file=sys.stderr)
+        print(f"mta query: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     return 0
 
 
-def _demo_environment(data_dir: Path, count: int) -> None:
-    """Generate the demo corpus (once per count) and point the settings at it."""
-    from mta_pipeline.demo.corpus import generate_corpus
+def _demo_environment(data_dir: Path, count: int) -> tuple[Path, Path]:
+    """Generate the demo corpus (once per count) and point the settings at it; (archive,
+    metadata)."""
+    from mta_pipeline.demo.corpus import ARCHIVE_NAME, METADATA_NAME, generate_corpus
 
     demo_dir = data_dir / config.DEMO_DIR
     stamp = demo_dir / f"corpus-{count}.done"
-    archive = demo_dir / "midis_demo.zip"
-    metadata = demo_dir / "giantmidi_metadata.csv"
+    archive = demo_dir / ARCHIVE_NAME
+    metadata = demo_dir / METADATA_NAME
     if not (stamp.exists() and archive.exists() and metadata.exists()):
         print(f"generating the demo corpus ({count} MIDI files) in {demo_dir} ...")
         started = time.perf_counter()
@@ -150,16 +176,110 @@ def _demo_environment(data_dir: Path, count: int) -> None:
         print(f"  done in {time.perf_counter() - started:.1f}s")
     os.environ[config.GIANTMIDI_ARCHIVE_URL] = str(archive)
     os.environ[config.GIANTMIDI_METADATA_URL] = str(metadata)
+    return archive, metadata
+
+
+def demo_settings(archive: Path, metadata: Path, endpoint: str) -> dict[str, str]:
+    """What `mta demo` writes to `.env`: every path absolute, so the file works from any folder
+    and for `dagster dev` and `dg` as well as `mta`."""
+    return {
+        config.MTA_DATA_DIR: str(config.data_dir()),
+        config.DAGSTER_HOME: str(dagster_home()),
+        config.GIANTMIDI_ARCHIVE_URL: str(archive.resolve()),
+        config.GIANTMIDI_METADATA_URL: str(metadata.resolve()),
+        config.YOUTUBE_API_ENDPOINT: endpoint,
+        config.YOUTUBE_API_KEY: config.DEMO_API_KEY,
+        config.MTA_DEMO: "1",
+    }
+
+
+def save_demo_settings(folder: Path, settings: dict[str, str]) -> Path:
+    """Write the demo's settings to `folder/.env`, or beside the user's own `.env` (never
+    modified), saying so in one line; the file written."""
+    saved = dotenv_file.save_demo_settings(folder, settings)
+    if saved.beside_own:
+        print(
+            f"{folder / dotenv_file.ENV_FILE} is your own file and was left alone; the demo's "
+            f"settings are in {saved.path}: add its lines to your .env to use the demo without "
+            "`mta demo`."
+        )
+    return saved.path
+
+
+def _forget_own_demo_settings(from_dotenv: dict[str, str]) -> None:
+    """Drop the settings that came from a `.env` written by `mta demo`: the demo recomputes them,
+    and a stale one (an old DAGSTER_HOME) must not pass for the user's choice."""
+    if dotenv_file.is_demo_file(Path.cwd() / dotenv_file.ENV_FILE):
+        for name, value in from_dotenv.items():
+            if os.environ.get(name) == value:
+                del os.environ[name]
+
+
+def _loopback_port(endpoint: str | None) -> int | None:
+    """The port of an `http://127.0.0.1:<port>` (or localhost) endpoint, else None."""
+    url = urlsplit(endpoint or "")
+    if url.scheme != "http" or url.hostname not in ("127.0.0.1", "localhost"):
+        return None
+    try:
+        return url.port
+    except ValueError:
+        return None
 
 
 @contextmanager
-def _demo_youtube(demo_dir: Path) -> Iterator[str]:
-    """Start the offline YouTube emulator, point the settings at it, stop it afterwards."""
-    from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
+def demo_youtube_if_configured(*, fixed_port: bool = False) -> Iterator[str | None]:
+    """In demo mode (MTA_DEMO=1, from the `.env` that `mta demo` writes), serve the YouTube
+    emulator on the port of YOUTUBE_API_ENDPOINT for the duration of the block, so `mta
+    materialize` after `make demo` works with nothing exported; otherwise do nothing (yields None).
 
-    titles = _demo_titles(demo_dir / "giantmidi_metadata.csv")
+    When that port is taken, a free one is used and exported for this process; with `fixed_port`
+    (`mta ui`, whose Dagster processes read YOUTUBE_API_ENDPOINT from `.env` themselves) that is a
+    ConfigError instead. A key other than the demo's is refused rather than sent to a local port.
+    """
+    if config.env(config.MTA_DEMO) != "1":
+        yield None
+        return
+    if config.env(config.YOUTUBE_API_KEY) not in (None, config.DEMO_API_KEY):
+        raise config.ConfigError(
+            f"{config.MTA_DEMO}=1 (set by `mta demo` in .env) but {config.YOUTUBE_API_KEY} is not "
+            "the "
+            f"demo's key: delete .env to use your own settings, or unset {config.YOUTUBE_API_KEY} "
+            "to run the demo."
+        )
+    port = _loopback_port(config.env(config.YOUTUBE_API_ENDPOINT))
+    with _demo_youtube(config.data_dir() / config.DEMO_DIR, port, fixed_port=fixed_port) as url:
+        print(f"demo mode ({config.MTA_DEMO}=1): YouTube Data API emulator on {url}")
+        yield url
+
+
+@contextmanager
+def _demo_youtube(
+    demo_dir: Path, port: int | None = None, *, fixed_port: bool = False
+) -> Iterator[str]:
+    """Start the offline YouTube emulator on `port` (default: the emulator's own, 8765; a free
+    one if it is taken, unless `fixed_port`), point the settings at it, stop it afterwards."""
+    from mta_pipeline.demo.corpus import METADATA_NAME
+    from mta_pipeline.demo.youtube_emulator import DEFAULT_PORT, YouTubeEmulator
+
+    port = port or DEFAULT_PORT
+    metadata = demo_dir / METADATA_NAME
+    if not metadata.exists():
+        raise config.ConfigError(
+            f"the demo corpus is missing ({metadata} not found): run `mta demo` again, or "
+            "delete .env to use your own settings."
+        )
+    titles = _demo_titles(metadata)
     emulator = YouTubeEmulator.from_env(api_keys=(config.DEMO_API_KEY,), titles=titles)
-    endpoint = emulator.start()
+    try:
+        endpoint = emulator.start(port)
+    except OSError as exc:
+        if fixed_port:
+            raise config.ConfigError(
+                f"the YouTube emulator cannot listen on port {port} of "
+                f"{config.YOUTUBE_API_ENDPOINT} ({exc.strerror}): stop what holds it (another "
+                "`mta` command?), or run `mta demo` again to choose a free port."
+            ) from None
+        endpoint = emulator.start(0)
     os.environ[config.YOUTUBE_API_ENDPOINT] = endpoint
     os.environ[config.YOUTUBE_API_KEY] = config.DEMO_API_KEY
     try:
@@ -178,40 +298,54 @@ def _demo_titles(metadata: Path) -> dict[str, str]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate the corpus, serve the emulator, save the settings to `.env` (before the run, so
+    an interrupted demo can be finished with `mta materialize`), materialize everything."""
+    _forget_own_demo_settings(getattr(args, "from_dotenv", {}))
     from mta_pipeline.definitions import defs
     from mta_pipeline.runner import materialize
 
     data_dir = config.data_dir()
     os.environ[config.MTA_DATA_DIR] = str(data_dir)
-    _demo_environment(data_dir, args.count)
+    archive, metadata = _demo_environment(data_dir, args.count)
     started = time.perf_counter()
     with _demo_youtube(data_dir / config.DEMO_DIR) as endpoint:
+        os.environ[config.MTA_DEMO] = "1"
+        settings_file = save_demo_settings(Path.cwd(), demo_settings(archive, metadata, endpoint))
         print(f"YouTube Data API emulator listening on {endpoint}")
+        print(f"settings saved to {settings_file}")
         print("materializing every asset for every shard ...")
         with _instance() as instance:
             outcome = materialize(defs, instance, "*")
     if not outcome.ok:
         return _report_failures(outcome.failures)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s ({outcome.runs} runs)")
+    export = f"{config.lake_url().rstrip('/')}/{config.EXPORT_DIR}"
+    print(f"  TSV dataset    : {export}/{config.TSV_FILE}")
+    print(f"  Parquet dataset: {export}/{config.PARQUET_FILE}")
+    print(f"  dataset card   : {export}/{config.DATASET_CARD}")
     print(f"  DuckDB catalog : {config.duckdb_path()}")
     print(f"  lake (Parquet) : {config.lake_url()}")
     print(f"  MIDI files     : {data_dir / config.MIDI_DIR}")
-    print(f"  Dagster home   : {os.environ[config.DAGSTER_HOME]}  (browse it with `make ui`)")
+    print(f"  Dagster home   : {os.environ[config.DAGSTER_HOME]}")
+    print(f"  settings       : {settings_file}")
     _print_youtube_summary()
     print(f'\nexample: mta query "{" ".join(EXAMPLE_QUERY.split())}"')
-    return cmd_query(argparse.Namespace(sql=EXAMPLE_QUERY))
+    code = cmd_query(argparse.Namespace(sql=EXAMPLE_QUERY))
+    print(NEXT_STEPS.format(settings=settings_file.name, query=DESCRIBE_QUERY))
+    return code
 
 
 def _print_youtube_summary() -> None:
-    from mta_pipeline.resources.catalog import DuckDBCatalog
+    from mta_pipeline.resources.catalog import open_catalog
 
-    catalog = DuckDBCatalog()
-    videos = catalog.scalar(f"SELECT count(*) FROM {config.T_YOUTUBE_VIDEOS}", default=0)
-    ok = catalog.scalar(
-        f"SELECT count(*) FROM {config.T_YOUTUBE_VIDEOS} WHERE status = 'ok'", default=0
-    )
-    comments = catalog.scalar(f"SELECT count(*) FROM {config.T_YOUTUBE_COMMENTS}", default=0)
-    units = catalog.scalar(f"SELECT sum(units) FROM {config.T_YOUTUBE_QUOTA}", default=0)
+    with open_catalog(config.duckdb_path(), read_only=True) as conn:
+        videos, ok = conn.execute(
+            f"SELECT count(*), count(*) FILTER (status = 'ok') FROM {config.T_YOUTUBE_VIDEOS}"
+        ).fetchone()
+        (comments,) = conn.execute(f"SELECT count(*) FROM {config.T_YOUTUBE_COMMENTS}").fetchone()
+        (units,) = conn.execute(
+            f"SELECT coalesce(sum(units), 0) FROM {config.T_YOUTUBE_QUOTA}"
+        ).fetchone()
     per_video = units / videos if videos else 0
     print(
         f"  YouTube        : {videos} videos ({ok} available), {comments} comments, "
@@ -220,25 +354,29 @@ def _print_youtube_summary() -> None:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Start `dagster dev` (webserver + daemon) on workspace.yaml. Without GIANTMIDI_ARCHIVE_URL
-    the demo corpus is used and, without YOUTUBE_API_KEY, the YouTube emulator runs beside the UI
-    for as long as it does, so runs launched from the UI work offline as `make demo` does."""
+    """Start `dg dev` (Dagster's webserver + daemon; `dagster dev` is superseded by it) on
+    workspace.yaml. In demo mode (MTA_DEMO=1 in
+    the `.env` of `mta demo`) the YouTube emulator runs beside the UI for as long as it does, so
+    runs launched from the UI work offline as `make demo` does. Without GIANTMIDI_ARCHIVE_URL the
+    demo corpus is used if there is one and, without YOUTUBE_API_KEY too, that is demo mode."""
+    from mta_pipeline.demo.corpus import ARCHIVE_NAME, METADATA_NAME
+
     _ensure_dagster_home()
     demo = config.data_dir() / config.DEMO_DIR
-    demo_mode = not config.env(config.GIANTMIDI_ARCHIVE_URL) and (demo / "midis_demo.zip").exists()
-    if demo_mode:
+    if not config.env(config.GIANTMIDI_ARCHIVE_URL) and (demo / ARCHIVE_NAME).exists():
         print(f"GIANTMIDI_ARCHIVE_URL is not set: using the demo corpus in {demo}")
-        os.environ[config.GIANTMIDI_ARCHIVE_URL] = str(demo / "midis_demo.zip")
-        os.environ[config.GIANTMIDI_METADATA_URL] = str(demo / "giantmidi_metadata.csv")
+        os.environ[config.GIANTMIDI_ARCHIVE_URL] = str(demo / ARCHIVE_NAME)
+        os.environ[config.GIANTMIDI_METADATA_URL] = str(demo / METADATA_NAME)
+        if not config.env(config.YOUTUBE_API_KEY):
+            os.environ[config.MTA_DEMO] = "1"
     os.environ[config.MTA_DATA_DIR] = str(config.data_dir())
     root = Path(__file__).resolve().parent.parent
-    dagster = Path(sys.executable).with_name("dagster")
+    dg = Path(sys.executable).with_name("dg")
     workspace = str(root / "workspace.yaml")
-    argv = [str(dagster), "dev", "-w", workspace, "-h", args.host, "-p", str(args.port)]
-    if not (demo_mode and not config.env(config.YOUTUBE_API_KEY)):
+    argv = [str(dg), "dev", "-w", workspace, "-h", args.host, "-p", str(args.port)]
+    if config.env(config.MTA_DEMO) != "1":
         os.execv(argv[0], argv)
-    with _demo_youtube(demo) as endpoint:
-        print(f"YOUTUBE_API_KEY is not set: YouTube Data API emulator on {endpoint}")
+    with demo_youtube_if_configured(fixed_port=True):
         child = subprocess.Popen(argv)
         try:
             return child.wait()
@@ -277,23 +415,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    from mta_pipeline.core.download import ArchiveError
-    from mta_pipeline.core.metadata import MetadataError
-    from mta_pipeline.runner import SelectionError
+# The exceptions that are user mistakes (exit 2, one line), by module and name: matching names
+# instead of importing the classes spares `mta query` the import of the runner, hence Dagster.
+USER_ERRORS = frozenset(
+    {
+        ("mta_pipeline.config", "ConfigError"),
+        ("mta_pipeline.core.download", "ArchiveError"),
+        ("mta_pipeline.core.metadata", "MetadataError"),
+        ("mta_pipeline.runner", "SelectionError"),
+        ("builtins", "FileNotFoundError"),
+    }
+)
 
+
+def is_user_error(exc: BaseException) -> bool:
+    return any((cls.__module__, cls.__name__) in USER_ERRORS for cls in type(exc).__mro__)
+
+
+def one_line(exc: BaseException) -> str:
+    """The first non-blank line of the message: a user mistake is reported in exactly one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def run(args: argparse.Namespace) -> int:
+    """The command's exit code; a user mistake is one line on stderr and 2, never a traceback."""
     try:
-        sys.exit(args.func(args))
-    except (
-        config.ConfigError,
-        ArchiveError,
-        MetadataError,
-        SelectionError,
-        FileNotFoundError,
-    ) as exc:
-        print(f"mta {args.command}: {exc}", file=sys.stderr)
-        sys.exit(2)
+        return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        return 130
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        print(f"mta {args.command}: {one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Load `.env` from the current folder (the environment wins), run the command, exit.
+
+    The command runs in its own frame and a garbage collection follows it, so every DuckDB
+    connection and relation it made (including those held by a caught exception's traceback)
+    is released while DuckDB is still loaded, not left for interpreter shutdown.
+    """
+    args = build_parser().parse_args(argv)
+    args.from_dotenv = dotenv_file.load(Path.cwd())
+    code = run(args)
+    gc.collect()
+    sys.exit(code)

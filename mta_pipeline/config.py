@@ -23,6 +23,8 @@ GIANTMIDI_METADATA_URL = "GIANTMIDI_METADATA_URL"
 MTA_MAX_MEMBER_BYTES = "MTA_MAX_MEMBER_BYTES"
 MTA_FEATURE_WORKERS = "MTA_FEATURE_WORKERS"
 DAGSTER_HOME = "DAGSTER_HOME"
+# "1" in the `.env` that `mta demo` writes: `mta` then serves the YouTube emulator itself.
+MTA_DEMO = "MTA_DEMO"
 # A Postgres URL: when set, the dagster.yaml `mta` writes keeps runs, event logs and schedules
 # in that database (the file names the variable, never its value).
 MTA_DAGSTER_POSTGRES_URL = "MTA_DAGSTER_POSTGRES_URL"

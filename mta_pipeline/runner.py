@@ -34,6 +34,8 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 SUMMARY_KEYS = ("dagster/row_count", "fetched", "pending", "quota_units_spent", UNCHANGED)
 # The steps that call the YouTube API (their op names) and take `ScrapeConfig`.
 SCRAPE_OPS = ("youtube_videos", "youtube_comments")
+# Errors that mean the user's settings or inputs are wrong: `mta` exits 2 with the message.
+USER_ERRORS = ("ConfigError", "ArchiveError", "MetadataError")
 OWNER_TAGS = {"mta/host": socket.gethostname(), "mta/pid": str(os.getpid())}
 
 
@@ -281,30 +283,49 @@ def _failure(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
             if error.cls_name:
                 message = message.removeprefix(f"{error.__class__.__module__}.")
                 message = re.sub(r"^[\w.]+(Error|Failure): ", "", message)
-            return f"{event.step_key}: {message}", error.cls_name == "ConfigError"
+            return f"{event.step_key}: {message}", error.cls_name in USER_ERRORS
     return "run failed", False
+
+
+def stage_jobs(defs: dg.Definitions, stages: Sequence[Stage]) -> list[dg.JobDefinition]:
+    """One asset job per stage (`mta_stage_<n>`), built once and run once per shard: the same
+    Definitions, with a job selecting the stage's assets and their checks."""
+    jobs = [
+        dg.define_asset_job(
+            f"mta_stage_{n}",
+            selection=dg.AssetSelection.assets(*stage.keys),
+            description=f"`mta materialize`: {_names(stage.keys)}",
+        )
+        for n, stage in enumerate(stages, 1)
+    ]
+    staged = dg.Definitions(
+        assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources, jobs=jobs
+    )
+    return [staged.resolve_job_def(job.name) for job in jobs]
 
 
 @dataclass
 class _Runner:
-    defs: dg.Definitions
     instance: dg.DagsterInstance
     echo: Echo
     outcome: Outcome
     force: bool
 
-    def run(self, keys: Sequence[dg.AssetKey], label: str, partition: str | None = None) -> float:
+    def run(
+        self,
+        job: dg.JobDefinition,
+        keys: Sequence[dg.AssetKey],
+        label: str,
+        partition: str | None = None,
+    ) -> float:
         started = time.perf_counter()
         names = {k.to_user_string() for k in keys}
         ops = {op: {"config": {"force": True}} for op in SCRAPE_OPS if op in names and self.force}
         run_config = {**QUIET_LOGS, **({"ops": ops} if ops else {})}
         try:
-            result = dg.materialize(
-                [*self.defs.assets, *(self.defs.asset_checks or [])],
-                selection=list(keys),
+            result = job.execute_in_process(
                 partition_key=partition,
                 instance=self.instance,
-                resources=self.defs.resources,
                 tags=OWNER_TAGS,
                 run_config=run_config,
                 raise_on_error=False,
@@ -336,34 +357,42 @@ def materialize(
     """Materialize the selection stage by stage. With `only_stale`, a shard (or an unpartitioned
     stage) none of whose assets is `due` is skipped without starting a run, and YouTube assets
     run for shards with scrapes due (pending, failed or older than MTA_YOUTUBE_REFRESH_DAYS)."""
+    config.apply_defaults()  # a setting unset since the definitions loaded gets its default
     stages, shard_list = plan(defs, selection, shards)
     release_abandoned_runs(instance, echo)
     outcome = Outcome()
-    runner = _Runner(defs, instance, echo, outcome, force_refresh)
+    runner = _Runner(instance, echo, outcome, force_refresh)
     with _progress_to(echo):
-        for stage in stages:
+        for stage, job in zip(stages, stage_jobs(defs, stages), strict=True):
             if not stage.partitioned:
                 label = f"[all shards] {_names(stage.keys)}"
                 if only_stale and not any(due(defs, instance, k, None) for k in stage.keys):
                     echo(f"{label} up to date, skipped")
                 else:
-                    runner.run(stage.keys, label)
+                    runner.run(job, stage.keys, label)
             else:
-                _run_shards(runner, stage, shard_list, only_stale)
+                _run_shards(defs, runner, job, stage, shard_list, only_stale)
             if not outcome.ok:
                 break
     return outcome
 
 
-def _run_shards(runner: _Runner, stage: Stage, shard_list: list[str], only_stale: bool) -> None:
+def _run_shards(
+    defs: dg.Definitions,
+    runner: _Runner,
+    job: dg.JobDefinition,
+    stage: Stage,
+    shard_list: list[str],
+    only_stale: bool,
+) -> None:
     """One run per shard that is due, with a progress line and an estimate of the time left."""
-    youtube = _youtube_due(runner.defs, stage.keys, runner.force) if only_stale else set()
+    youtube = _youtube_due(defs, stage.keys, runner.force) if only_stale else set()
     todo = [
         s
         for s in shard_list
         if not only_stale
         or s in youtube
-        or any(due(runner.defs, runner.instance, k, s) for k in stage.keys)
+        or any(due(defs, runner.instance, k, s) for k in stage.keys)
     ]
     spent, done = 0.0, 0
     for i, shard in enumerate(shard_list, 1):
@@ -374,7 +403,7 @@ def _run_shards(runner: _Runner, stage: Stage, shard_list: list[str], only_stale
             continue
         if done:
             label += f" (about {spent / done * (len(todo) - done):.0f}s left)"
-        spent += runner.run(stage.keys, label, shard)
+        spent += runner.run(job, stage.keys, label, shard)
         done += 1
 
 

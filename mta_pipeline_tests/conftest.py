@@ -26,6 +26,7 @@ def isolate_env(mp: pytest.MonkeyPatch, root: Path, corpus: DemoCorpus) -> Path:
     for name in list(os.environ):
         if name.startswith(("MTA_", "GIANTMIDI_", "YOUTUBE_")):
             mp.delenv(name)
+    mp.chdir(root)  # a `.env` in the repo (left by `make demo`) must not reach `mta`
     data = root / "data"
     mp.setenv(config.MTA_DATA_DIR, str(data))
     mp.setenv(config.GIANTMIDI_ARCHIVE_URL, str(corpus.archive_path))

@@ -51,7 +51,7 @@ def test_killed_scrape_resumes_without_paying_twice(tmp_path, monkeypatch):
             MTA,
             "materialize",
             "--select",
-            "youtube_videos,youtube_comments",
+            "youtube_videos,youtube_comments,youtube_quota",
             "--shard",
             shard,
             "--all",
