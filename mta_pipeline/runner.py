@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
+from graphlib import TopologicalSorter
 from typing import Any
 
 import dagster as dg
@@ -134,20 +135,8 @@ def plan(
 
 
 def _toposorted(specs: dict[dg.AssetKey, dg.AssetSpec]) -> list[dg.AssetKey]:
-    order: list[dg.AssetKey] = []
-    seen: set[dg.AssetKey] = set()
-
-    def visit(key: dg.AssetKey) -> None:
-        if key in seen or key not in specs:
-            return
-        seen.add(key)
-        for dep in specs[key].deps:
-            visit(dep.asset_key)
-        order.append(key)
-
-    for key in sorted(specs, key=lambda k: k.to_user_string()):
-        visit(key)
-    return order
+    graph = {k: {d.asset_key for d in s.deps if d.asset_key in specs} for k, s in specs.items()}
+    return list(TopologicalSorter(graph).static_order())
 
 
 # -- what is due -----------------------------------------------------------------------------------
@@ -235,22 +224,9 @@ def _alive(pid: str | None) -> bool:
     return True
 
 
-ENV_HINTS = {
-    config.YOUTUBE_API_KEY: "export a YouTube Data API v3 key, or run `mta demo` (emulator)",
-}
-
-
 def config_error_message(exc: dg.DagsterInvalidConfigError) -> str:
-    """One line per config error; an unset EnvVar becomes 'NAME is not set: what to do'."""
-    lines = []
-    for error in exc.errors or []:
-        found = re.search(r'environment variable "(\w+)" which is not set', error.message)
-        if found:
-            name = found.group(1)
-            lines.append(f"{name} is not set: {ENV_HINTS.get(name, 'export it and rerun')}")
-        else:
-            lines.append(error.message.strip().splitlines()[0])
-    return "; ".join(lines) or str(exc).splitlines()[0]
+    """A setting Dagster could not use (e.g. a number that is not one), in one line."""
+    return "; ".join(e.message.strip().splitlines()[0] for e in exc.errors or []) or str(exc)
 
 
 def _names(keys: Iterable[dg.AssetKey]) -> str:
@@ -280,9 +256,7 @@ def _failure(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
             while error.cause and error.cls_name in ("DagsterExecutionStepExecutionError",):
                 error = error.cause
             message = error.message.strip().split("\n\n")[0]
-            if error.cls_name:
-                message = message.removeprefix(f"{error.__class__.__module__}.")
-                message = re.sub(r"^[\w.]+(Error|Failure): ", "", message)
+            message = re.sub(r"^[\w.]+(Error|Failure): ", "", message)  # no class paths
             return f"{event.step_key}: {message}", error.cls_name in USER_ERRORS
     return "run failed", False
 
@@ -426,20 +400,12 @@ def _resolved(resource: Any) -> Any:
     return resource.process_config_and_initialize()
 
 
-class _EchoHandler(logging.Handler):
-    def __init__(self, echo: Echo):
-        super().__init__(logging.INFO)
-        self.echo = echo
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.echo(f"    {record.getMessage()}")
-
-
 class _progress_to:
     """Show the assets' progress messages through `echo` while the block runs."""
 
     def __init__(self, echo: Echo):
-        self.handler = _EchoHandler(echo)
+        self.handler = logging.Handler(logging.INFO)
+        self.handler.emit = lambda record: echo(f"    {record.getMessage()}")  # type: ignore[method-assign]
         self.logger = logging.getLogger(PROGRESS_LOGGER)
 
     def __enter__(self) -> None:

@@ -103,6 +103,8 @@ def _repeated_texts(context: dg.AssetExecutionContext, storage: Storage) -> set[
 def mta_records(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
     """One record per good MIDI file of the shard, joined by YouTube id with everything known."""
     shard = context.partition_key
+    if storage.read_table(config.T_MIDI_FEATURES, shard) is None:
+        raise dg.Failure(f"shard {shard} of midi_features is missing: materialize it first.")
     files = {r["vid"]: r for r in storage.read_rows(config.T_MIDI_FILES, shard)}
     features = storage.read_rows(config.T_MIDI_FEATURES, shard)
     videos = {r["vid"]: r for r in storage.read_rows(config.T_YOUTUBE_VIDEOS, shard)}

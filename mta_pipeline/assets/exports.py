@@ -26,7 +26,14 @@ def export_path(name: str) -> str:
 
 
 def ordered_records(storage: Storage) -> pa.Table:
-    """All records in the dataset's order, with `index` (schemas.RECORD_ORDER)."""
+    """All records in the dataset's order, with `index` (schemas.RECORD_ORDER). No record shard
+    in the lake at all means a wrong lake or nothing built yet: that fails rather than replacing
+    the exports with empty files."""
+    if not storage.glob(f"{config.T_MTA_RECORDS}/shard=*/part.parquet"):
+        raise dg.Failure(
+            f"no mta_records in the lake at {storage.uri(config.T_MTA_RECORDS)}: materialize "
+            "mta_records first (or check MTA_LAKE_URL)."
+        )
     return schemas.sort_records(storage.read_all(config.T_MTA_RECORDS))
 
 

@@ -17,6 +17,7 @@ The lake ledger is the store of record for quota: `spent_today` sums it, de-dupl
 from __future__ import annotations
 
 import os
+import re
 import threading
 import uuid
 from datetime import date
@@ -31,11 +32,14 @@ from mta_pipeline.resources.storage import Storage
 from mta_pipeline.resources.youtube import CallRecord, call_from_line, raw_line
 
 LEDGER = config.T_YOUTUBE_QUOTA
+PART_UNITS = re.compile(r"-u(\d+)\.parquet$")
 
 
-def ledger_path(shard: str, day: date, part: str) -> str:
-    """A ledger part: by shard and Pacific day, so a day's spending reads only that day's parts."""
-    return f"{LEDGER}/shard={shard}/day={day.isoformat()}/{part}.parquet"
+def ledger_path(shard: str, day: date, part: str, units: int) -> str:
+    """A ledger part, by shard and Pacific day; its name ends with the units it holds, so a day's
+    spending is one listing of that day's parts, not a read of each (which on S3 is a request
+    per part)."""
+    return f"{LEDGER}/shard={shard}/day={day.isoformat()}/{part}-u{units}.parquet"
 
 
 def read_ledger(storage: Storage, shard: str | None = None, day: date | None = None) -> pa.Table:
@@ -59,8 +63,9 @@ def _first_index(ids: list[str]) -> list[int]:
 
 
 def spent_today(storage: Storage, day: date) -> int:
-    """Units the ledger in the lake records for the Pacific day `day`."""
-    return int(pc.sum(read_ledger(storage, day=day).column("units")).as_py() or 0)
+    """Units the ledger in the lake records for the Pacific day `day` (from the part names)."""
+    parts = storage.glob(f"{LEDGER}/shard=*/day={day.isoformat()}/*.parquet")
+    return sum(int(m.group(1)) for p in parts if (m := PART_UNITS.search(p)))
 
 
 class ShardState:
@@ -182,4 +187,5 @@ class ScrapeJournal:
         part = self._part_name()
         for day in sorted({r["day_pt"] for r in rows}):
             table = schemas.to_table(LEDGER, [r for r in rows if r["day_pt"] == day])
-            self.storage.write_parquet(ledger_path(self.shard, day, part), table)
+            units = sum(table.column("units").to_pylist())
+            self.storage.write_parquet(ledger_path(self.shard, day, part, units), table)

@@ -132,9 +132,9 @@ class Storage(dg.ConfigurableResource):
         fs, root = self.filesystem()
         path = f"{root}/{relpath}"
         try:
-            if not fs.exists(path):
-                return None
             return fs.cat_file(path)
+        except FileNotFoundError:
+            return None
         except Exception as exc:
             raise LakeError(
                 f"cannot read {self.uri(relpath)}: {type(exc).__name__}: {exc}"
@@ -229,17 +229,13 @@ class Storage(dg.ConfigurableResource):
         """Lake first (compare, then write), then one catalog transaction for every item whose
         catalog rows are not known to hold this content: a digest per table and `where`, kept in
         the catalog and written in the same transaction as the rows, and the rows' count."""
-        held = self._catalog_digests()
+        current = self._catalog_holds([(t, data, where) for t, data, _, where in items])
         replace = []
-        for table, data, relpath, where in items:
+        for (table, data, relpath, where), catalog_same in zip(items, current, strict=True):
             previous = self.read(relpath, data.schema)
             lake_same = previous is not None and previous.equals(data)
             if not lake_same:
                 self.write_parquet(relpath, data)
-            catalog_same = (
-                held.get(_state_key(table, where)) == table_digest(data)
-                and self.count(table, where) == data.num_rows  # rows deleted by hand
-            )
             if not (lake_same and catalog_same):
                 replace.append((table, data, where))
         if replace:
@@ -280,15 +276,29 @@ class Storage(dg.ConfigurableResource):
                 conn.execute("ROLLBACK")
                 raise
 
-    def _catalog_digests(self) -> dict[str, str]:
-        """What the catalog's rows hold, by table and `where`, as recorded by `apply`."""
+    def _catalog_holds(self, items: Sequence[tuple[str, pa.Table, Where]]) -> list[bool]:
+        """For each `(table, data, where)`: whether the catalog's rows are known to be `data`
+        (the digest `apply` recorded, and as many rows: rows deleted by hand are seen too).
+        One read-only connection for all of them."""
         if not self.catalog_path.exists():
-            return {}
-        try:
-            with self.connect(read_only=True) as conn:
-                return dict(conn.execute(f'SELECT key, digest FROM "{CATALOG_STATE}"').fetchall())
-        except duckdb.CatalogException:
-            return {}
+            return [False] * len(items)
+        held: list[bool] = []
+        with self.connect(read_only=True) as conn:
+            for table, data, where in items:
+                try:
+                    (digest,) = conn.execute(
+                        f'SELECT first(digest) FROM "{CATALOG_STATE}" WHERE key = ?',
+                        [_state_key(table, where)],
+                    ).fetchone()
+                    clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
+                    (rows,) = conn.execute(
+                        f'SELECT count(*) FROM "{table}" WHERE {clause}', list(where.values())
+                    ).fetchone()
+                except duckdb.CatalogException:
+                    held.append(False)
+                    continue
+                held.append(digest == table_digest(data) and rows == data.num_rows)
+        return held
 
     def create_views(self, views: Mapping[str, str]) -> None:
         with self.connect() as conn:
