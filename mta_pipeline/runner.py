@@ -142,27 +142,21 @@ def _toposorted(specs: dict[dg.AssetKey, dg.AssetSpec]) -> list[dg.AssetKey]:
 # -- what is due -----------------------------------------------------------------------------------
 
 
-def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> Any:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
-        limit=1,
-    ).records
-    return records[0] if records else None
-
-
-def _changed_since(
-    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None, storage_id: int
-) -> bool:
-    """Whether `key` (one partition, or any) was materialized after `storage_id` with a change."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=key,
-            asset_partitions=[partition] if partition else None,
-            after_storage_id=storage_id,
-        ),
-        limit=1000,
-    ).records
-    return any(not _meta(r, UNCHANGED, False) for r in records)
+def _records(
+    instance: dg.DagsterInstance, key: dg.AssetKey, after: int | None = None, want: int = 0
+) -> list[Any]:
+    """Materialization records of `key`, newest first, after storage id `after`; with `want`,
+    paging stops once that many partitions have been seen (their latest records are in)."""
+    found, seen, cursor = [], set(), None
+    while True:
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=1000, cursor=cursor
+        )
+        found += page.records
+        seen |= {r.partition_key for r in page.records}
+        if not page.has_more or (want and len(seen) >= want):
+            return found
+        cursor = page.cursor
 
 
 def _meta(record: Any, key: str, default: object) -> object:
@@ -170,26 +164,50 @@ def _meta(record: Any, key: str, default: object) -> object:
     return default if value is None else value.value
 
 
-def due(
-    defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
-) -> bool:
-    """Whether an asset (partition) needs a run: never materialized; materialized by another code
-    version (its `code_version` metadata); or an input materialized since with a change (its
-    `unchanged` metadata false). An asset without inputs is always due: it looks at the outside
-    world (the archive URL, the metadata file), and finds out cheaply when nothing changed."""
-    spec = next(s for s in defs.resolve_all_asset_specs() if s.key == key)
-    latest = _latest(instance, key, partition)
-    if latest is None or not spec.deps:
-        return True
-    if _meta(latest, CODE_VERSION, None) != spec.code_version:
-        return True
+def due_partitions(
+    defs: dg.Definitions, instance: dg.DagsterInstance, stage: Stage, partitions: Sequence[str]
+) -> set[str | None]:
+    """The partitions of the stage (None for an unpartitioned one) where some asset needs a run:
+    never materialized; materialized by another code version (its `code_version` metadata); or an
+    input materialized since with a change (its `unchanged` metadata false). An asset without
+    inputs is always due: it looks at the outside world (the archive URL, the metadata file) and
+    finds out cheaply when nothing changed. A few paged queries per asset, whatever the shards."""
     specs = {s.key: s for s in defs.resolve_all_asset_specs()}
-    for dep in spec.deps:
-        parent = specs.get(dep.asset_key)
-        parent_partition = partition if parent and parent.partitions_def is not None else None
-        if _changed_since(instance, dep.asset_key, parent_partition, latest.storage_id):
-            return True
-    return False
+    wanted: list[str | None] = list(partitions) if stage.partitioned else [None]
+    latest: dict[tuple[dg.AssetKey, str | None], Any] = {}
+    for key in stage.keys:
+        for record in reversed(_records(instance, key, want=len(wanted))):
+            latest[(key, record.partition_key)] = record  # newest wins
+    due: set[str | None] = set()
+    for key in stage.keys:
+        spec = specs[key]
+        for p in wanted:
+            record = latest.get((key, p))
+            if (
+                record is None
+                or not spec.deps
+                or _meta(record, CODE_VERSION, None) != spec.code_version
+            ):
+                due.add(p)
+    known = [latest[(k, p)].storage_id for k in stage.keys for p in wanted if (k, p) in latest]
+    if not known:
+        return due
+    changed: dict[tuple[dg.AssetKey, str | None], int] = {}
+    for parent in {d.asset_key for k in stage.keys for d in specs[k].deps}:
+        for r in _records(instance, parent, after=min(known)):
+            if not _meta(r, UNCHANGED, False):
+                part = r.partition_key if stage.partitioned else None
+                changed[(parent, part)] = max(changed.get((parent, part), 0), r.storage_id)
+    for key in stage.keys:
+        for p in wanted:
+            record = latest.get((key, p))
+            if record and any(
+                changed.get((d.asset_key, p if specs[d.asset_key].partitions_def else None), 0)
+                > record.storage_id
+                for d in specs[key].deps
+            ):
+                due.add(p)
+    return due
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -340,7 +358,7 @@ def materialize(
         for stage, job in zip(stages, stage_jobs(defs, stages), strict=True):
             if not stage.partitioned:
                 label = f"[all shards] {_names(stage.keys)}"
-                if only_stale and not any(due(defs, instance, k, None) for k in stage.keys):
+                if only_stale and not due_partitions(defs, instance, stage, []):
                     echo(f"{label} up to date, skipped")
                 else:
                     runner.run(job, stage.keys, label)
@@ -360,14 +378,9 @@ def _run_shards(
     only_stale: bool,
 ) -> None:
     """One run per shard that is due, with a progress line and an estimate of the time left."""
+    due = due_partitions(defs, runner.instance, stage, shard_list) if only_stale else set()
     youtube = _youtube_due(defs, stage.keys, runner.force) if only_stale else set()
-    todo = [
-        s
-        for s in shard_list
-        if not only_stale
-        or s in youtube
-        or any(due(defs, runner.instance, k, s) for k in stage.keys)
-    ]
+    todo = [s for s in shard_list if not only_stale or s in youtube or s in due]
     spent, done = 0.0, 0
     for i, shard in enumerate(shard_list, 1):
         label = f"[{i:>2}/{len(shard_list)}] shard {shard}"

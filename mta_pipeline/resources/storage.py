@@ -226,21 +226,23 @@ class Storage(dg.ConfigurableResource):
         )
 
     def _publish(self, items: Sequence[tuple[str, pa.Table, str, dict[str, str]]]) -> bool:
-        """Lake first (compare, then write), then one catalog transaction for every item whose
-        catalog rows are not known to hold this content: a digest per table and `where`, kept in
-        the catalog and written in the same transaction as the rows, and the rows' count."""
-        current = self._catalog_holds([(t, data, where) for t, data, _, where in items])
-        replace = []
-        for (table, data, relpath, where), catalog_same in zip(items, current, strict=True):
+        """Lake first (compare, then write), then one catalog transaction that replaces the rows of
+        every item the catalog is not known to hold: a digest per table and `where`, kept in the
+        catalog and written in the same transaction as the rows, and the rows' count (rows deleted
+        by hand are seen too). One connection: opening the file is the costly part."""
+        lake_same = []
+        for _, data, relpath, _ in items:
             previous = self.read(relpath, data.schema)
-            lake_same = previous is not None and previous.equals(data)
-            if not lake_same:
+            lake_same.append(previous is not None and previous.equals(data))
+            if not lake_same[-1]:
                 self.write_parquet(relpath, data)
-            if not (lake_same and catalog_same):
-                replace.append((table, data, where))
-        if replace:
-            self.apply(replace=replace)
-        return bool(replace)
+        replaced = False
+        with self.connect() as conn, _transaction(conn):
+            for (table, data, _, where), same in zip(items, lake_same, strict=True):
+                if not (same and _holds(conn, table, data, where)):
+                    _replace(conn, table, data, where)
+                    replaced = True
+        return replaced
 
     # -- the catalog -----------------------------------------------------------------------------
 
@@ -254,51 +256,13 @@ class Storage(dg.ConfigurableResource):
         replace: Sequence[tuple[str, pa.Table, Where]] = (),
         append: Sequence[tuple[str, pa.Table]] = (),
     ) -> None:
-        """Replacements (delete `where`, insert) and appends in one transaction; each replacement
-        also records the digest of what the rows now hold (`publish` compares it)."""
-        with self.connect() as conn:
-            conn.execute("BEGIN")
-            try:
-                conn.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{CATALOG_STATE}" '
-                    "(key VARCHAR PRIMARY KEY, digest VARCHAR)"
-                )
-                for table, data, where in replace:
-                    _insert(conn, table, data, where)
-                    conn.execute(
-                        f'INSERT OR REPLACE INTO "{CATALOG_STATE}" VALUES (?, ?)',
-                        [_state_key(table, where), table_digest(data)],
-                    )
-                for table, data in append:
-                    _insert(conn, table, data, None)
-                conn.execute("COMMIT")
-            except Exception:
-                conn.execute("ROLLBACK")
-                raise
-
-    def _catalog_holds(self, items: Sequence[tuple[str, pa.Table, Where]]) -> list[bool]:
-        """For each `(table, data, where)`: whether the catalog's rows are known to be `data`
-        (the digest `apply` recorded, and as many rows: rows deleted by hand are seen too).
-        One read-only connection for all of them."""
-        if not self.catalog_path.exists():
-            return [False] * len(items)
-        held: list[bool] = []
-        with self.connect(read_only=True) as conn:
-            for table, data, where in items:
-                try:
-                    (digest,) = conn.execute(
-                        f'SELECT first(digest) FROM "{CATALOG_STATE}" WHERE key = ?',
-                        [_state_key(table, where)],
-                    ).fetchone()
-                    clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
-                    (rows,) = conn.execute(
-                        f'SELECT count(*) FROM "{table}" WHERE {clause}', list(where.values())
-                    ).fetchone()
-                except duckdb.CatalogException:
-                    held.append(False)
-                    continue
-                held.append(digest == table_digest(data) and rows == data.num_rows)
-        return held
+        """Replacements (delete `where`, insert, record the digest) and appends in one
+        transaction."""
+        with self.connect() as conn, _transaction(conn):
+            for table, data, where in replace:
+                _replace(conn, table, data, where)
+            for table, data in append:
+                _insert(conn, table, data, None)
 
     def create_views(self, views: Mapping[str, str]) -> None:
         with self.connect() as conn:
@@ -355,6 +319,45 @@ def parquet_bytes(data: pa.Table) -> bytes:
 
 def _digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+@contextmanager
+def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    conn.execute("BEGIN")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _holds(conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: Where) -> bool:
+    """Whether the catalog's rows for `where` are `data`, by the recorded digest and the count."""
+    try:
+        [(digest,)] = conn.execute(
+            f'SELECT first(digest) FROM "{CATALOG_STATE}" WHERE key = ?',
+            [_state_key(table, where)],
+        ).fetchall()
+        clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
+        [(rows,)] = conn.execute(
+            f'SELECT count(*) FROM "{table}" WHERE {clause}', list(where.values())
+        ).fetchall()
+    except duckdb.CatalogException:
+        return False
+    return digest == table_digest(data) and rows == data.num_rows
+
+
+def _replace(conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: Where) -> None:
+    """The rows matching `where` become `data`, and the catalog records what they now hold."""
+    _insert(conn, table, data, where)
+    conn.execute(
+        f'CREATE TABLE IF NOT EXISTS "{CATALOG_STATE}" (key VARCHAR PRIMARY KEY, digest VARCHAR)'
+    )
+    conn.execute(
+        f'INSERT OR REPLACE INTO "{CATALOG_STATE}" VALUES (?, ?)',
+        [_state_key(table, where), table_digest(data)],
+    )
 
 
 def _insert(

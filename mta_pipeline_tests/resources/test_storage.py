@@ -117,11 +117,11 @@ def test_publish_after_a_failed_catalog_replace_brings_the_catalog_up_to_date(
     storage = Storage(data_dir=str(tmp_path))
     assert storage.publish("t", shard_table([1]), shard="00") is True
 
-    def catalog_down(self, *args, **kwargs):
+    def catalog_down(*args, **kwargs):
         raise OSError("the run died before the catalog replace")
 
     with monkeypatch.context() as patch:
-        patch.setattr(Storage, "apply", catalog_down)
+        patch.setattr("mta_pipeline.resources.storage._replace", catalog_down)
         with pytest.raises(OSError):
             storage.publish("t", shard_table([2]), shard="00")
     assert storage.read(storage.table_path("t", "00")).equals(shard_table([2]))
