@@ -124,6 +124,7 @@ def env(name: str, default: str | None = None) -> str | None:
     return value or default
 
 
+# The `mta` command's own view of the settings (resources get theirs through EnvVar).
 def data_dir() -> Path:
     return Path(env(MTA_DATA_DIR, DEFAULT_DATA_DIR)).expanduser().resolve()
 

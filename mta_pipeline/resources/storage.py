@@ -16,6 +16,7 @@ Three rules hold for every asset because they live only here:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -101,12 +102,7 @@ class Storage(dg.ConfigurableResource):
         return f"{self.lake_root}/{relpath}"
 
     def filesystem(self) -> tuple[fsspec.AbstractFileSystem, str]:
-        options: dict[str, object] = {}
-        if self.lake_root.startswith("s3://"):
-            if self.s3_endpoint_url:
-                options["client_kwargs"] = {"endpoint_url": self.s3_endpoint_url}
-            options["skip_instance_cache"] = True
-        return fsspec.core.url_to_fs(self.lake_root, **options)
+        return _filesystem(self.lake_root, self.s3_endpoint_url)
 
     # -- lake files ------------------------------------------------------------------------------
 
@@ -309,6 +305,19 @@ def table_digest(data: pa.Table) -> str:
 
 def _state_key(table: str, where: Where) -> str:
     return json.dumps([table, sorted(where.items())])
+
+
+@functools.lru_cache(maxsize=8)
+def _filesystem(root: str, s3_endpoint_url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The lake's filesystem, made once per process: an S3 client costs about 0.1 s to set up,
+    and every lake operation needs one. Listings are never cached: other processes write too."""
+    options: dict[str, object] = {}
+    if root.startswith("s3://"):
+        if s3_endpoint_url:
+            options["client_kwargs"] = {"endpoint_url": s3_endpoint_url}
+        options["skip_instance_cache"] = True
+        options["use_listings_cache"] = False
+    return fsspec.core.url_to_fs(root, **options)
 
 
 def parquet_bytes(data: pa.Table) -> bytes:
