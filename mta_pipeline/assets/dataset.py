@@ -128,9 +128,7 @@ def mta_records(context: dg.AssetExecutionContext, storage: Storage) -> dg.Mater
         if f["vid"] in files
     ]
     data = pa.Table.from_pylist(records, schema=schemas.MTA_RECORDS)
-    written = storage.publish(config.T_MTA_RECORDS, data, shard)
-    if written:
-        storage.create_views(VIEWS)
+    written = storage.publish(config.T_MTA_RECORDS, data, shard, views=VIEWS)
     languages = Counter(c["lang"] for r in records for c in r["comments"])
     with_text = sum(1 for r in records if r["describe"] or r["reply_1"])
     return table_result(

@@ -13,19 +13,19 @@ import pyarrow as pa
 
 from mta_pipeline import config, schemas
 from mta_pipeline.assets.rejects import MAX_REJECT_RATE, reject_rate_check, reject_row
-from mta_pipeline.assets.results import progress, table_result
+from mta_pipeline.assets.results import progress, step_outputs, table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import archive
 from mta_pipeline.core.download import ArchiveError, display_url, download, source_fingerprint
 from mta_pipeline.core.metadata import read_metadata
 from mta_pipeline.partitions import assign_shard, shard_partitions
 from mta_pipeline.resources.giantmidi import GiantMidiSource
-from mta_pipeline.resources.storage import Storage
+from mta_pipeline.resources.storage import DEFAULT_PART, Storage
 from mta_pipeline.summaries import counts_markdown
 
 GROUP = "giantmidi"
+STAGE = "midi_files"  # the `stage` of this step's rows in the midi_rejects table
 VERSION = code_version(__name__)
-EAGER = dg.AutomationCondition.eager()
 
 
 @dg.asset(group_name=GROUP, code_version=VERSION, kinds={"python"})
@@ -83,24 +83,13 @@ def _download_progress(context: dg.AssetExecutionContext) -> Callable[[int, int 
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            config.T_MIDI_FILES,
-            deps=[giantmidi_archive],
-            description="The shard's MIDI files, extracted as `<vid>.mid`, names parsed.",
-            code_version=VERSION,
-            automation_condition=EAGER,
-            kinds={"python", "parquet"},
-        ),
-        dg.AssetSpec(
-            config.T_MIDI_REJECTS,
-            deps=[giantmidi_archive],
-            description="Archive members of the shard that are not kept, each with its reason.",
-            code_version=VERSION,
-            automation_condition=EAGER,
-            kinds={"python", "parquet"},
-        ),
-    ],
+    specs=step_outputs(
+        VERSION,
+        [giantmidi_archive],
+        {"python", "parquet"},
+        midi_files="The shard's MIDI files, extracted as `<vid>.mid`, names parsed.",
+        midi_rejects="Archive members of the shard that are not kept, each with its reason.",
+    ),
     check_specs=[
         dg.AssetCheckSpec(
             "midi_files_unique_vid",
@@ -136,7 +125,7 @@ def midi_files(
             if reason is not None or v.parsed is None or data is None:
                 parsed = v.parsed or archive.try_parse(v.member)
                 rejects.append(
-                    reject_row(v.member, shard, str(reason), "midi_files", parsed and parsed.vid)
+                    reject_row(v.member, shard, str(reason), STAGE, parsed and parsed.vid)
                 )
                 continue
             target = storage.midi_path(shard, v.parsed.vid)
@@ -160,13 +149,11 @@ def midi_files(
             stale.unlink()
     files_t = schemas.to_table(config.T_MIDI_FILES, files)
     rejects_t = schemas.to_table(config.T_MIDI_REJECTS, rejects)
-    files_written = storage.publish(config.T_MIDI_FILES, files_t, shard)
-    rejects_written = storage.publish(
-        config.T_MIDI_REJECTS,
-        rejects_t,
-        shard,
-        "midi_files",
-        {"shard": shard, "stage": "midi_files"},
+    files_written, rejects_written = storage.publish_parts(
+        [
+            (config.T_MIDI_FILES, files_t, shard, DEFAULT_PART, None),
+            (config.T_MIDI_REJECTS, rejects_t, shard, STAGE, {"shard": shard, "stage": STAGE}),
+        ]
     )
     context.log.info(f"shard {shard}: {len(files)} files, {len(rejects)} rejects")
     yield table_result(
@@ -185,7 +172,7 @@ def midi_files(
         asset_key=config.T_MIDI_REJECTS,
         written=rejects_written,
         code_version=VERSION,
-        uri=storage.uri(storage.table_path(config.T_MIDI_REJECTS, shard, "midi_files")),
+        uri=storage.uri(storage.table_path(config.T_MIDI_REJECTS, shard, STAGE)),
         preview=("member", "reason"),
         metadata={
             "rejects": len(rejects),

@@ -8,44 +8,32 @@ import dagster as dg
 
 from mta_pipeline import config, schemas
 from mta_pipeline.assets.rejects import reject_rate_check, reject_row
-from mta_pipeline.assets.results import CODE_VERSION, table_result
+from mta_pipeline.assets.results import CODE_VERSION, step_outputs, table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import archive
 from mta_pipeline.core.feature_batch import FeatureResult, extract_all
 from mta_pipeline.core.keys import keys_match, parse_title_key
 from mta_pipeline.partitions import shard_partitions
 from mta_pipeline.resources.giantmidi import GiantMidiSource
-from mta_pipeline.resources.storage import Storage
+from mta_pipeline.resources.storage import DEFAULT_PART, Storage
 from mta_pipeline.summaries import histogram_markdown
 
 VERSION = code_version(__name__)
-EAGER = dg.AutomationCondition.eager()
 STAGE = "midi_features"
 PARSE_REJECTS = "midi_parse_rejects"
 Cached = dict[tuple[str, str], tuple[dict | None, dict | None]]
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            config.T_MIDI_FEATURES,
-            deps=[config.T_MIDI_FILES],
-            description="Duration, notes, range, dynamics, density, pedalling, polyphony and key "
-            "of each MIDI file of the shard.",
-            code_version=VERSION,
-            automation_condition=EAGER,
-            kinds={"python", "parquet"},
-        ),
-        dg.AssetSpec(
-            PARSE_REJECTS,
-            deps=[config.T_MIDI_FILES],
-            description="Files of the shard that fail to parse: rows of the `midi_rejects` table "
-            "with stage `midi_features`.",
-            code_version=VERSION,
-            automation_condition=EAGER,
-            kinds={"python", "parquet"},
-        ),
-    ],
+    specs=step_outputs(
+        VERSION,
+        [config.T_MIDI_FILES],
+        {"python", "parquet"},
+        midi_features="Duration, notes, range, dynamics, density, pedalling, polyphony and key "
+        "of each MIDI file of the shard.",
+        midi_parse_rejects="Files of the shard that fail to parse: rows of the `midi_rejects` "
+        "table with stage `midi_features`.",
+    ),
     check_specs=[
         dg.AssetCheckSpec(
             "midi_parse_rejects_rate",
@@ -83,9 +71,11 @@ def midi_features(
         rejects += [reject] if reject else []
     features_t = schemas.to_table(config.T_MIDI_FEATURES, rows)
     rejects_t = schemas.to_table(config.T_MIDI_REJECTS, rejects)
-    written = storage.publish(config.T_MIDI_FEATURES, features_t, shard)
-    rejects_written = storage.publish(
-        config.T_MIDI_REJECTS, rejects_t, shard, STAGE, {"shard": shard, "stage": STAGE}
+    written, rejects_written = storage.publish_parts(
+        [
+            (config.T_MIDI_FEATURES, features_t, shard, DEFAULT_PART, None),
+            (config.T_MIDI_REJECTS, rejects_t, shard, STAGE, {"shard": shard, "stage": STAGE}),
+        ]
     )
     with_key = [r for r in rows if r["key_matches_title"] is not None]
     yield table_result(

@@ -27,6 +27,24 @@ def progress(context: dg.AssetExecutionContext, message: str) -> None:
     logging.getLogger(PROGRESS_LOGGER).info(message)
 
 
+def step_outputs(
+    version: str, deps: list[Any], kinds: set[str], **descriptions: str
+) -> list[dg.AssetSpec]:
+    """The specs of a step's outputs (one `multi_asset`): same inputs, code version and kinds,
+    each following its inputs (`eager`)."""
+    return [
+        dg.AssetSpec(
+            key,
+            deps=deps,
+            description=description,
+            code_version=version,
+            automation_condition=dg.AutomationCondition.eager(),
+            kinds=kinds,
+        )
+        for key, description in descriptions.items()
+    ]
+
+
 def table_version(data: pa.Table) -> dg.DataVersion:
     """A content hash of the table: equal tables give equal versions whatever their chunking."""
     digest = hashlib.sha256(str(data.schema).encode())

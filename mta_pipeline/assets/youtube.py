@@ -14,7 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mta_pipeline import config as settings
-from mta_pipeline.assets.results import CODE_VERSION, UNCHANGED, table_result, table_version
+from mta_pipeline.assets.results import (
+    CODE_VERSION,
+    UNCHANGED,
+    step_outputs,
+    table_result,
+    table_version,
+)
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import scrape_plan as plan
 from mta_pipeline.core.quota import pacific_day, remaining_units
@@ -159,25 +165,14 @@ def youtube_videos(
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            settings.T_YOUTUBE_COMMENTS,
-            deps=["youtube_videos"],
-            description="Top comments (order=relevance, plain text) of each available video.",
-            code_version=VERSION,
-            automation_condition=EAGER,
-            kinds={"youtube", "parquet"},
-        ),
-        dg.AssetSpec(
-            settings.T_YOUTUBE_COMMENT_STATUS,
-            deps=["youtube_videos"],
-            description="Per video: comments ok, none, disabled, not found, forbidden, failed or "
-            "pending.",
-            code_version=VERSION,
-            automation_condition=EAGER,
-            kinds={"youtube", "parquet"},
-        ),
-    ],
+    specs=step_outputs(
+        VERSION,
+        ["youtube_videos"],
+        {"youtube", "parquet"},
+        youtube_comments="Top comments (order=relevance, plain text) of each available video.",
+        youtube_comment_status="Per video: comments ok, none, disabled, not found, forbidden, "
+        "failed or pending.",
+    ),
     group_name=GROUP,
     partitions_def=shard_partitions,
     pool=settings.YOUTUBE_POOL,

@@ -206,39 +206,46 @@ class Storage(dg.ConfigurableResource):
         shard: str | None = None,
         part: str = DEFAULT_PART,
         where: Where | None = None,
+        views: Mapping[str, str] | None = None,
     ) -> bool:
         """Write `data` as the table's (shard's) file and replace its catalog rows, unless both
         already hold it. `where` selects the catalog rows to replace: by default the shard's
-        (all rows for an unsharded table). Returns True when something was written."""
-        where = dict(where if where is not None else ({"shard": shard} if shard else {}))
-        return self._publish([(table, data, self.table_path(table, shard, part), where)])
+        (all rows for an unsharded table). `views` are (re)created in the same transaction when
+        something was replaced. Returns True when something was written."""
+        return self.publish_parts([(table, data, shard, part, where)], views)[0]
 
     def publish_all(self, tables: Sequence[tuple[str, pa.Table, str]]) -> bool:
-        """Several shard tables `(table, data, shard)`: each file written if changed, then one
-        catalog transaction for those whose file or catalog rows changed, so a checkpoint lands
-        whole in the catalog."""
-        return self._publish(
-            [(t, data, self.table_path(t, shard), {"shard": shard}) for t, data, shard in tables]
-        )
+        """Several shard tables `(table, data, shard)` in one catalog transaction (a checkpoint
+        lands whole); True when any was written."""
+        return any(self.publish_parts([(t, d, s, DEFAULT_PART, None) for t, d, s in tables]))
 
-    def _publish(self, items: Sequence[tuple[str, pa.Table, str, dict[str, str]]]) -> bool:
-        """Lake first (compare, then write), then one catalog transaction that replaces the rows of
-        every item the catalog is not known to hold: a digest per table and `where`, kept in the
-        catalog and written in the same transaction as the rows, and the rows' count (rows deleted
-        by hand are seen too). One connection: opening the file is the costly part."""
+    def publish_parts(
+        self,
+        items: Sequence[tuple[str, pa.Table, str | None, str, Where | None]],
+        views: Mapping[str, str] | None = None,
+    ) -> list[bool]:
+        """`publish` for several `(table, data, shard, part, where)` at once. Lake first
+        (compare, then write), then one catalog transaction that replaces the rows of every item
+        the catalog is not known to hold: a digest per table and `where`, kept in the catalog and
+        written in the same transaction as the rows, and the rows' count (rows deleted by hand
+        are seen too). One connection: opening the catalog file is the costly part."""
         lake_same = []
-        for _, data, relpath, _ in items:
+        for table, data, shard, part, _ in items:
+            relpath = self.table_path(table, shard, part)
             previous = self.read(relpath, data.schema)
             lake_same.append(previous is not None and previous.equals(data))
             if not lake_same[-1]:
                 self.write_parquet(relpath, data)
-        replaced = False
+        written = []
         with self.connect() as conn, _transaction(conn):
-            for (table, data, _, where), same in zip(items, lake_same, strict=True):
-                if not (same and _holds(conn, table, data, where)):
-                    _replace(conn, table, data, where)
-                    replaced = True
-        return replaced
+            for (table, data, shard, _, where), same in zip(items, lake_same, strict=True):
+                match = dict(where if where is not None else ({"shard": shard} if shard else {}))
+                written.append(not (same and _holds(conn, table, data, match)))
+                if written[-1]:
+                    _replace(conn, table, data, match)
+            for name, select in (views or {}).items() if any(written) else ():
+                conn.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
+        return written
 
     # -- the catalog -----------------------------------------------------------------------------
 

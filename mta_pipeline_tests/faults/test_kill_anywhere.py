@@ -36,7 +36,7 @@ def test_kills_at_any_moment_leave_whole_files_and_a_rerun_completes(tmp_path, c
     monkeypatch.setenv(config.YOUTUBE_API_KEY, config.DEMO_API_KEY)
     run = [MTA, "materialize", "--all"]
     try:
-        for delay in (1.0, 2.5, 4.0, 6.0, 8.0, 11.0):
+        for delay in (2.5, 5.0, 8.0, 11.0):
             proc = subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(delay)
             if proc.poll() is None:
