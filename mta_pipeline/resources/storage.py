@@ -267,11 +267,6 @@ class Storage(dg.ConfigurableResource):
             for table, data in append:
                 _insert(conn, table, data, None)
 
-    def create_views(self, views: Mapping[str, str]) -> None:
-        with self.connect() as conn:
-            for name, select in views.items():
-                conn.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
-
     def count(self, table: str, where: Where | None = None) -> int:
         """Rows of a catalog table matching `where`; -1 when the table does not exist."""
         clause = " AND ".join(f'"{k}" = ?' for k in (where or {})) or "true"
