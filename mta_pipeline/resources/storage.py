@@ -229,20 +229,24 @@ class Storage(dg.ConfigurableResource):
         the catalog is not known to hold: a digest per table and `where`, kept in the catalog and
         written in the same transaction as the rows, and the rows' count (rows deleted by hand
         are seen too). One connection: opening the catalog file is the costly part."""
-        lake_same = []
+        lake_same, digests = [], []
         for table, data, shard, part, _ in items:
             relpath = self.table_path(table, shard, part)
+            body = parquet_bytes(data)
+            digests.append(hashlib.sha256(body).hexdigest())
             previous = self.read(relpath, data.schema)
             lake_same.append(previous is not None and previous.equals(data))
             if not lake_same[-1]:
-                self.write_parquet(relpath, data)
+                self.write(relpath, body)
         written = []
         with self.connect() as conn, _transaction(conn):
-            for (table, data, shard, _, where), same in zip(items, lake_same, strict=True):
+            for (table, data, shard, _, where), same, digest in zip(
+                items, lake_same, digests, strict=True
+            ):
                 match = dict(where if where is not None else ({"shard": shard} if shard else {}))
-                written.append(not (same and _holds(conn, table, data, match)))
+                written.append(not (same and _holds(conn, table, data, match, digest)))
                 if written[-1]:
-                    _replace(conn, table, data, match)
+                    _replace(conn, table, data, match, digest)
             for name, select in (views or {}).items() if any(written) else ():
                 conn.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
         return written
@@ -263,7 +267,7 @@ class Storage(dg.ConfigurableResource):
         transaction."""
         with self.connect() as conn, _transaction(conn):
             for table, data, where in replace:
-                _replace(conn, table, data, where)
+                _replace(conn, table, data, where, table_digest(data))
             for table, data in append:
                 _insert(conn, table, data, None)
 
@@ -343,10 +347,13 @@ def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
         raise
 
 
-def _holds(conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: Where) -> bool:
-    """Whether the catalog's rows for `where` are `data`, by the recorded digest and the count."""
+def _holds(
+    conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: Where, digest: str
+) -> bool:
+    """Whether the catalog's rows for `where` are `data` (whose digest is `digest`), by the
+    recorded digest and the count."""
     try:
-        [(digest,)] = conn.execute(
+        [(held,)] = conn.execute(
             f'SELECT first(digest) FROM "{CATALOG_STATE}" WHERE key = ?',
             [_state_key(table, where)],
         ).fetchall()
@@ -356,18 +363,20 @@ def _holds(conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: W
         ).fetchall()
     except duckdb.CatalogException:
         return False
-    return digest == table_digest(data) and rows == data.num_rows
+    return held == digest and rows == data.num_rows
 
 
-def _replace(conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: Where) -> None:
-    """The rows matching `where` become `data`, and the catalog records what they now hold."""
+def _replace(
+    conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: Where, digest: str
+) -> None:
+    """The rows matching `where` become `data`, and the catalog records its digest."""
     _insert(conn, table, data, where)
     conn.execute(
         f'CREATE TABLE IF NOT EXISTS "{CATALOG_STATE}" (key VARCHAR PRIMARY KEY, digest VARCHAR)'
     )
     conn.execute(
         f'INSERT OR REPLACE INTO "{CATALOG_STATE}" VALUES (?, ?)',
-        [_state_key(table, where), table_digest(data)],
+        [_state_key(table, where), digest],
     )
 
 
