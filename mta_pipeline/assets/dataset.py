@@ -68,7 +68,7 @@ def comment_repetition(context: dg.AssetExecutionContext, storage: Storage) -> d
         data,
         written=written,
         code_version=VERSION,
-        uri=storage.uri(storage.table_path(config.T_COMMENT_REPETITION)),
+        uri=storage.table_uri(config.T_COMMENT_REPETITION),
         metadata={"repeated_texts": len(repeated), "comments": comments.num_rows},
     )
 
@@ -136,7 +136,7 @@ def mta_records(context: dg.AssetExecutionContext, storage: Storage) -> dg.Mater
         data,
         written=written,
         code_version=VERSION,
-        uri=storage.uri(storage.table_path(config.T_MTA_RECORDS, shard)),
+        uri=storage.table_uri(config.T_MTA_RECORDS, shard),
         preview=("vid", "surname", "title", "describe", "reply_1"),
         metadata={
             "with_description": sum(1 for r in records if r["describe"]),

@@ -162,7 +162,7 @@ def midi_files(
         asset_key=config.T_MIDI_FILES,
         written=files_written,
         code_version=VERSION,
-        uri=storage.uri(storage.table_path(config.T_MIDI_FILES, shard)),
+        uri=storage.table_uri(config.T_MIDI_FILES, shard),
         preview=("vid", "surname", "firstname", "title"),
         metadata={"files": len(files), "bytes": sum(f["size_bytes"] for f in files)},
     )
@@ -172,7 +172,7 @@ def midi_files(
         asset_key=config.T_MIDI_REJECTS,
         written=rejects_written,
         code_version=VERSION,
-        uri=storage.uri(storage.table_path(config.T_MIDI_REJECTS, shard, STAGE)),
+        uri=storage.table_uri(config.T_MIDI_REJECTS, shard, STAGE),
         preview=("member", "reason"),
         metadata={
             "rejects": len(rejects),
@@ -228,7 +228,7 @@ def giantmidi_metadata(
         rows_t,
         written=written,
         code_version=VERSION,
-        uri=storage.uri(storage.table_path(config.T_GIANTMIDI_METADATA)),
+        uri=storage.table_uri(config.T_GIANTMIDI_METADATA),
         preview=("row_index", "surname", "firstname", "music", "youtube_id"),
         metadata={
             "in_release": in_release,

@@ -84,7 +84,7 @@ def midi_features(
         asset_key=config.T_MIDI_FEATURES,
         written=written,
         code_version=VERSION,
-        uri=storage.uri(storage.table_path(config.T_MIDI_FEATURES, shard)),
+        uri=storage.table_uri(config.T_MIDI_FEATURES, shard),
         preview=("vid", "duration_s", "n_notes", "key_estimate", "title_key"),
         metadata={
             "files": len(rows),
@@ -106,7 +106,7 @@ def midi_features(
         asset_key=PARSE_REJECTS,
         written=rejects_written,
         code_version=VERSION,
-        uri=storage.uri(storage.table_path(config.T_MIDI_REJECTS, shard, STAGE)),
+        uri=storage.table_uri(config.T_MIDI_REJECTS, shard, STAGE),
         preview=("member", "reason"),
         metadata={"rejects": len(rejects)},
     )

@@ -153,7 +153,7 @@ def youtube_videos(
         state.table(),
         written=written,
         code_version=VERSION,
-        uri=storage.uri(storage.table_path(settings.T_YOUTUBE_VIDEOS, shard)),
+        uri=storage.table_uri(settings.T_YOUTUBE_VIDEOS, shard),
         preview=("vid", "status", "title", "comment_count"),
         metadata={
             "videos": len(vids),
@@ -241,7 +241,7 @@ def youtube_comments(
         asset_key=settings.T_YOUTUBE_COMMENTS,
         written=written,
         code_version=VERSION,
-        uri=storage.uri(storage.table_path(settings.T_YOUTUBE_COMMENTS, shard)),
+        uri=storage.table_uri(settings.T_YOUTUBE_COMMENTS, shard),
         preview=("vid", "rank", "like_count", "text"),
         metadata={
             "videos": len(videos),
@@ -256,7 +256,7 @@ def youtube_comments(
         asset_key=settings.T_YOUTUBE_COMMENT_STATUS,
         written=written,
         code_version=VERSION,
-        uri=storage.uri(storage.table_path(settings.T_YOUTUBE_COMMENT_STATUS, shard)),
+        uri=storage.table_uri(settings.T_YOUTUBE_COMMENT_STATUS, shard),
         metadata={"statuses": dg.MetadataValue.md(counts_markdown(statuses, "status"))},
     )
 

@@ -101,6 +101,10 @@ class Storage(dg.ConfigurableResource):
     def uri(self, relpath: str) -> str:
         return f"{self.lake_root}/{relpath}"
 
+    def table_uri(self, table: str, shard: str | None = None, part: str = DEFAULT_PART) -> str:
+        """Where a table (or one shard's part of it) lives, as a user would open it."""
+        return self.uri(self.table_path(table, shard, part))
+
     def filesystem(self) -> tuple[fsspec.AbstractFileSystem, str]:
         return _filesystem(self.lake_root, self.s3_endpoint_url)
 
