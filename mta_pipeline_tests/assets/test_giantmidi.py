@@ -83,3 +83,24 @@ def test_unique_vid_check_passes_then_fails_on_a_duplicate(data_env, instance):
             [SHARD_KEYS[0]],
         )
     assert check_passed() is False
+
+
+def test_an_unset_metadata_url_keeps_the_previous_metadata(data_env, instance, monkeypatch):
+    first = run_assets(instance, ["giantmidi_metadata"])
+    assert first.success
+    rows = table("SELECT count(*) FROM giantmidi_metadata")[0][0]
+    assert rows > 0
+    monkeypatch.setenv(config.GIANTMIDI_METADATA_URL, "")  # unconfigured (the default)
+    again = run_assets(instance, ["giantmidi_metadata"])
+    assert again.success and again.get_asset_materialization_events() == []
+    assert table("SELECT count(*) FROM giantmidi_metadata")[0][0] == rows
+    lake = data_env / config.LAKE_DIR / config.T_GIANTMIDI_METADATA
+    assert pq.read_metadata(lake / f"{config.T_GIANTMIDI_METADATA}.parquet").num_rows == rows
+
+
+def test_exports_refuse_to_replace_files_when_the_lake_holds_no_records(data_env, instance):
+    result = run_assets(instance, ["mta_tsv", "mta_parquet", "mta_dataset_card"])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "no mta_records in the lake" in failure.step_failure_data.error.message
+    assert not (data_env / config.LAKE_DIR / config.EXPORT_DIR).exists()
