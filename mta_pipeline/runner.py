@@ -143,18 +143,21 @@ def _toposorted(specs: dict[dg.AssetKey, dg.AssetSpec]) -> list[dg.AssetKey]:
 
 
 def _records(
-    instance: dg.DagsterInstance, key: dg.AssetKey, after: int | None = None, want: int = 0
+    instance: dg.DagsterInstance,
+    key: dg.AssetKey,
+    after: int | None = None,
+    want: Sequence[str | None] = (),
 ) -> list[Any]:
     """Materialization records of `key`, newest first, after storage id `after`; with `want`,
-    paging stops once that many partitions have been seen (their latest records are in)."""
+    paging stops once every wanted partition has been seen (its latest record is in)."""
     found, seen, cursor = [], set(), None
     while True:
         page = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=1000, cursor=cursor
         )
         found += page.records
-        seen |= {r.partition_key for r in page.records}
-        if not page.has_more or (want and len(seen) >= want):
+        seen |= {r.partition_key for r in page.records} & set(want)
+        if not page.has_more or (want and len(seen) >= len(set(want))):
             return found
         cursor = page.cursor
 
@@ -176,7 +179,7 @@ def due_partitions(
     wanted: list[str | None] = list(partitions) if stage.partitioned else [None]
     latest: dict[tuple[dg.AssetKey, str | None], Any] = {}
     for key in stage.keys:
-        for record in reversed(_records(instance, key, want=len(wanted))):
+        for record in reversed(_records(instance, key, want=wanted)):
             latest[(key, record.partition_key)] = record  # newest wins
     due: set[str | None] = set()
     for key in stage.keys:

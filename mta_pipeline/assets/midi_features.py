@@ -66,7 +66,11 @@ def midi_features(
     rows, rejects = [], []
     for f in files:
         key = (f["vid"], f["sha256"])
-        row, reject = cached[key] if key in cached else _feature_row(f, shard, parsed[key])
+        if key in cached:  # the title may have changed with the same bytes: its key is redone
+            row, reject = cached[key]
+            row = row and {**row, **_title_fields(f["title"], row["key_estimate"])}
+        else:
+            row, reject = _feature_row(f, shard, parsed[key])
         rows += [row] if row else []
         rejects += [reject] if reject else []
     features_t = schemas.to_table(config.T_MIDI_FEATURES, rows)
@@ -118,16 +122,20 @@ def _feature_row(f: dict, shard: str, result: FeatureResult) -> tuple[dict | Non
     if result.features is None:
         reason = f"{archive.PARSE_ERROR}: {result.error}"
         return None, reject_row(f["member"], shard, reason, STAGE, f["vid"], f["sha256"])
-    title_key = parse_title_key(f["title"])
     row = {
         "vid": f["vid"],
         "shard": shard,
         "sha256": f["sha256"],
         **result.features,
-        "title_key": title_key,
-        "key_matches_title": keys_match(result.features["key_estimate"], title_key),
+        **_title_fields(f["title"], result.features["key_estimate"]),
     }
     return row, None
+
+
+def _title_fields(title: str, key_estimate: object) -> dict[str, object]:
+    """The key a title names, and whether the estimate agrees with it."""
+    title_key = parse_title_key(title)
+    return {"title_key": title_key, "key_matches_title": keys_match(key_estimate, title_key)}
 
 
 def _cached(context: dg.AssetExecutionContext, storage: Storage, shard: str) -> Cached:

@@ -10,8 +10,10 @@ answers in the journal; the next run of the shard replays those that are not in 
 (re-applying a state that already holds them changes nothing), so no answered call is paid for
 twice.
 
-The lake ledger is the store of record for quota: `spent_today` sums it, de-duplicated by
-`call_id`.
+The lake ledger is the store of record for quota: `spent_today` sums the units its part names
+carry; `read_ledger` gives its rows, one per `call_id`. One scrape step at a time is assumed (the
+`youtube_api` pool for Dagster-launched runs; `mta` runs its stages one after the other):
+two processes scraping at once could each spend the day's remainder.
 """
 
 from __future__ import annotations

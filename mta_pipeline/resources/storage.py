@@ -238,7 +238,10 @@ class Storage(dg.ConfigurableResource):
             relpath = self.table_path(table, shard, part)
             body = parquet_bytes(data)
             digests.append(hashlib.sha256(body).hexdigest())
-            previous = self.read(relpath, data.schema)
+            try:
+                previous = self.read(relpath, data.schema)
+            except LakeError:  # an old file that no longer casts to the schema: replace it
+                previous = None
             lake_same.append(previous is not None and previous.equals(data))
             if not lake_same[-1]:
                 self.write(relpath, body)
@@ -355,18 +358,20 @@ def _holds(
     conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: Where, digest: str
 ) -> bool:
     """Whether the catalog's rows for `where` are `data` (whose digest is `digest`), by the
-    recorded digest and the count."""
-    try:
-        [(held,)] = conn.execute(
-            f'SELECT first(digest) FROM "{CATALOG_STATE}" WHERE key = ?',
-            [_state_key(table, where)],
-        ).fetchall()
-        clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
-        [(rows,)] = conn.execute(
-            f'SELECT count(*) FROM "{table}" WHERE {clause}', list(where.values())
-        ).fetchall()
-    except duckdb.CatalogException:
+    recorded digest and the count. Missing tables are looked up, not caught: an error inside
+    a DuckDB transaction aborts it (a new or rebuilt catalog has neither table yet)."""
+    [(present,)] = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name IN (?, ?)", [table, CATALOG_STATE]
+    ).fetchall()
+    if present < 2:
         return False
+    [(held,)] = conn.execute(
+        f'SELECT first(digest) FROM "{CATALOG_STATE}" WHERE key = ?', [_state_key(table, where)]
+    ).fetchall()
+    clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
+    [(rows,)] = conn.execute(
+        f'SELECT count(*) FROM "{table}" WHERE {clause}', list(where.values())
+    ).fetchall()
     return held == digest and rows == data.num_rows
 
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 import mta_pipeline.atomic
-from mta_pipeline.resources.storage import LakeError, Storage
+from mta_pipeline.resources.storage import CATALOG_STATE, LakeError, Storage
 
 TABLE = pa.table({"vid": ["abcdefghijk"], "n": [1]})
 OLD = b"old bytes, whole " * 64
@@ -281,3 +281,15 @@ def test_apply_adds_new_columns_and_keeps_other_shards_rows(tmp_path):
     storage.apply(replace=[("t", new, {"shard": "a"})])
     rows = storage.query("SELECT shard, x, y FROM t ORDER BY shard").to_pylist()
     assert rows == [{"shard": "a", "x": 3, "y": "new"}, {"shard": "b", "x": 2, "y": None}]
+
+
+def test_publish_rebuilds_a_lost_catalog_from_an_unchanged_lake(tmp_path):
+    storage = Storage(data_dir=str(tmp_path))
+    assert storage.publish("t", shard_table([1, 2]), shard="00") is True
+    storage.catalog_path.unlink()  # the lake file is unchanged; the catalog is gone
+    assert storage.publish("t", shard_table([1, 2]), shard="00") is True
+    assert storage.query("SELECT n FROM t ORDER BY n").to_pydict() == {"n": [1, 2]}
+    with duckdb.connect(str(storage.catalog_path)) as conn:  # an older catalog: no digests
+        conn.execute(f'DROP TABLE "{CATALOG_STATE}"')
+    assert storage.publish("t", shard_table([1, 2]), shard="00") is True
+    assert storage.publish("t", shard_table([1, 2]), shard="00") is False
