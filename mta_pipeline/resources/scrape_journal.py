@@ -26,7 +26,6 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mta_pipeline import config, schemas
 from mta_pipeline.core.quota import UNIT_COST, pacific_day
@@ -44,29 +43,24 @@ def ledger_path(shard: str, day: date, part: str, units: int) -> str:
     return f"{LEDGER}/shard={shard}/day={day.isoformat()}/{part}-u{units}.parquet"
 
 
-def read_ledger(storage: Storage, shard: str | None = None, day: date | None = None) -> pa.Table:
-    """The lake's ledger rows (of one shard, one day, or all), one per distinct `call_id`."""
-    day_glob = day.isoformat() if day else "*"
-    pattern = f"{LEDGER}/shard={shard or '*'}/day={day_glob}/*.parquet"
-    parts = [storage.read(p, schemas.YOUTUBE_QUOTA) for p in storage.glob(pattern)]
+def _ledger_parts(storage: Storage, shard: str = "*", day: str = "*") -> list[str]:
+    return storage.glob(f"{LEDGER}/shard={shard}/day={day}/*.parquet")
+
+
+def read_ledger(storage: Storage, shard: str | None = None) -> pa.Table:
+    """The lake's ledger rows (of one shard, or all), one per distinct `call_id`."""
+    parts = [storage.read(p, schemas.YOUTUBE_QUOTA) for p in _ledger_parts(storage, shard or "*")]
     data = pa.concat_tables([p for p in parts if p is not None]) if parts else None
-    if data is None or not data.num_rows:
+    if data is None:
         return schemas.YOUTUBE_QUOTA.empty_table()
-    first = pc.equal(
-        pa.array(range(data.num_rows)),
-        pa.array(_first_index(data.column("call_id").to_pylist())),
-    )
-    return data.filter(first)
-
-
-def _first_index(ids: list[str]) -> list[int]:
-    seen: dict[str, int] = {}
-    return [seen.setdefault(call_id, i) for i, call_id in enumerate(ids)]
+    first: dict[str, int] = {}
+    ids = data.column("call_id").to_pylist()
+    return data.take([i for i, call_id in enumerate(ids) if first.setdefault(call_id, i) == i])
 
 
 def spent_today(storage: Storage, day: date) -> int:
     """Units the ledger in the lake records for the Pacific day `day` (from the part names)."""
-    parts = storage.glob(f"{LEDGER}/shard=*/day={day.isoformat()}/*.parquet")
+    parts = _ledger_parts(storage, day=day.isoformat())
     return sum(int(m.group(1)) for p in parts if (m := PART_UNITS.search(p)))
 
 
