@@ -1,20 +1,20 @@
-"""Asset checks on the exports (the other checks are declared beside their assets)."""
+"""Asset checks on the release (the other checks are declared beside their assets)."""
 
 import dagster as dg
 
 from mta_pipeline import config
-from mta_pipeline.assets.exports import export_path, mta_tsv, ordered_records, text_coverage
+from mta_pipeline.assets.release import ordered_records, release_path, text_coverage
 from mta_pipeline.core.tsv import tsv_problems
 from mta_pipeline.resources.storage import Storage
 
 
 @dg.asset_check(
-    asset=mta_tsv,
+    asset=dg.AssetKey("mta_tsv"),
     blocking=True,
-    description="Header and 9 columns, no tab or newline inside a field, unique vid, index 0..n-1.",
+    description="Header and 9 columns in every record (CSV-quoted), unique vid, index 0..n-1.",
 )
 def mta_tsv_well_formed(storage: Storage) -> dg.AssetCheckResult:
-    body = storage.read_bytes(export_path(config.TSV_FILE)) or b""
+    body = storage.read_bytes(release_path(config.TSV_FILE)) or b""
     problems = tsv_problems(body)
     return dg.AssetCheckResult(
         passed=not problems, metadata={"problems": "; ".join(problems) or "none"}
@@ -24,7 +24,9 @@ def mta_tsv_well_formed(storage: Storage) -> dg.AssetCheckResult:
 COVERAGE_WARN_BELOW = 0.5
 
 
-@dg.asset_check(asset=mta_tsv, description="Share of records with a description, with a reply.")
+@dg.asset_check(
+    asset=dg.AssetKey("mta_tsv"), description="Share of records with a description, with a reply."
+)
 def mta_tsv_text_coverage(storage: Storage) -> dg.AssetCheckResult:
     shares = text_coverage(ordered_records(storage))
     return dg.AssetCheckResult(

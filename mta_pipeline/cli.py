@@ -319,10 +319,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not outcome.ok:
         return _report_failures(outcome.failures)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s ({outcome.runs} runs)")
-    export = f"{config.lake_url().rstrip('/')}/{config.EXPORT_DIR}"
-    print(f"  TSV dataset    : {export}/{config.TSV_FILE}")
-    print(f"  Parquet dataset: {export}/{config.PARQUET_FILE}")
-    print(f"  dataset card   : {export}/{config.DATASET_CARD}")
+    release = f"{config.lake_url().rstrip('/')}/{config.RELEASE_DIR}"
+    print(f"  release        : {release}  (datasets.load_dataset({release!r}))")
+    print(f"  TSV dataset    : {release}/{config.TSV_FILE}")
+    print(f"  dataset card   : {release}/{config.DATASET_CARD}")
     print(f"  DuckDB catalog : {config.duckdb_path()}")
     print(f"  lake (Parquet) : {config.lake_url()}")
     print(f"  MIDI files     : {data_dir / config.MIDI_DIR}")

@@ -33,6 +33,9 @@ YOUTUBE_API_ENDPOINT = "YOUTUBE_API_ENDPOINT"
 MTA_YOUTUBE_DAILY_QUOTA = "MTA_YOUTUBE_DAILY_QUOTA"
 MTA_YOUTUBE_REFRESH_DAYS = "MTA_YOUTUBE_REFRESH_DAYS"
 MTA_YOUTUBE_CONCURRENCY = "MTA_YOUTUBE_CONCURRENCY"
+# A text file of YouTube video ids and/or comment ids (one per line) kept out of every record
+# and release: how removal requests are honoured.
+MTA_REMOVALS = "MTA_REMOVALS"
 
 DEFAULT_DATA_DIR = "./data"
 # The largest real GiantMIDI file is about 1.5 MB; anything past this is refused as a zip bomb.
@@ -68,10 +71,12 @@ T_YOUTUBE_QUOTA = "youtube_quota"
 RAW_YOUTUBE_DIR = "raw/youtube"
 T_MTA_RECORDS = "mta_records"
 T_COMMENT_REPETITION = "comment_repetition"
-EXPORT_DIR = "export"
+T_COMPOSER_SPLITS = "composer_splits"
+T_MTA_REMOVALS = "mta_removals"
+# The release: a Hugging Face-loadable dataset folder in the lake (see core/release.py).
+RELEASE_DIR = "release"
 TSV_FILE = "midi_text_dataset.tsv"
-PARQUET_FILE = "mta_records.parquet"
-DATASET_CARD = "DATASET.md"
+DATASET_CARD = "README.md"
 
 # Dagster concurrency pool of the YouTube assets, which share one daily quota. (DuckDB writes
 # are serialized by a file lock in resources/catalog.py, not a pool.)
@@ -94,6 +99,7 @@ SETTING_DEFAULTS: dict[str, str] = {
     MTA_YOUTUBE_DAILY_QUOTA: str(DEFAULT_DAILY_QUOTA),
     MTA_YOUTUBE_REFRESH_DAYS: str(DEFAULT_REFRESH_DAYS),
     MTA_YOUTUBE_CONCURRENCY: str(DEFAULT_YOUTUBE_CONCURRENCY),
+    MTA_REMOVALS: "",
 }
 
 # What to do when a required setting is missing.

@@ -8,11 +8,12 @@ optional settings live in `config.py` and are put into the environment when this
 import dagster as dg
 
 from mta_pipeline import config
-from mta_pipeline.assets import dataset, exports, giantmidi, midi_features, youtube
+from mta_pipeline.assets import dataset, giantmidi, midi_features, release, youtube
 from mta_pipeline.automation import giantmidi_archive_sensor, youtube_refresh_schedule
 from mta_pipeline.checks import mta_tsv_text_coverage, mta_tsv_well_formed
 from mta_pipeline.partitions import shard_partitions
 from mta_pipeline.resources.giantmidi import GiantMidiSource
+from mta_pipeline.resources.release import ReleaseSettings
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline.resources.youtube import YouTubeResource
 
@@ -55,10 +56,11 @@ RESOURCES = {
         refresh_days=dg.EnvVar.int(config.MTA_YOUTUBE_REFRESH_DAYS),
         concurrency=dg.EnvVar.int(config.MTA_YOUTUBE_CONCURRENCY),
     ),
+    "release": ReleaseSettings(removals=dg.EnvVar(config.MTA_REMOVALS)),
 }
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([giantmidi, midi_features, youtube, dataset, exports]),
+    assets=dg.load_assets_from_modules([giantmidi, midi_features, youtube, dataset, release]),
     asset_checks=[mta_tsv_well_formed, mta_tsv_text_coverage],
     jobs=[shard_job],
     schedules=[youtube_refresh_schedule],

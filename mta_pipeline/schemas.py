@@ -152,6 +152,9 @@ COMMENT = pa.struct(
         ("text_raw", STR),
         ("text", STR),
         ("lang", STR),
+        ("lang_confidence", FLOAT),
+        ("n_chars", INT),
+        ("has_url", BOOL),
         ("is_spam", BOOL),
         ("is_repeated", BOOL),
         ("is_uploader", BOOL),
@@ -172,12 +175,20 @@ MTA_RECORDS = pa.schema(
         ("title", STR),
         ("member", STR),
         ("split", STR),
+        ("music", STR),
         ("nationality", STR),
         ("birth", STR),
         ("death", STR),
-        ("giantmidi_youtube_title", STR),
+        ("youtube_title", STR),
+        ("similarity", FLOAT),
+        ("piano_solo_prob", FLOAT),
+        ("audio_duration", FLOAT),
+        ("giant_midi_piano", INT),
+        ("surname_in_youtube_title", INT),
         ("giantmidi_split", STR),
+        ("curated", BOOL),
         *[(f.name, f.type) for f in MIDI_FEATURES if f.name not in ("vid", "shard")],
+        ("caption", STR),
         ("video_status", STR),
         ("video_title", STR),
         ("channel_id", STR),
@@ -192,6 +203,9 @@ MTA_RECORDS = pa.schema(
         ("describe_raw", STR),
         ("describe", STR),
         ("describe_lang", STR),
+        ("describe_lang_confidence", FLOAT),
+        ("describe_n_chars", INT),
+        ("describe_has_url", BOOL),
         ("comments_status", STR),
         ("comments_scraped_at", TS),
         ("comment_order", STR),
@@ -202,6 +216,18 @@ MTA_RECORDS = pa.schema(
 )
 
 COMMENT_REPETITION = pa.schema([("signature", STR)])
+
+COMPOSER_SPLITS = pa.schema(
+    [
+        ("composer_key", STR),
+        ("surname", STR),
+        ("firstname", STR),
+        ("split", STR),
+        ("records", INT),  # at the last build; 0 for a composer no longer in the archive
+    ]
+)
+
+MTA_REMOVALS = pa.schema([("kind", STR), ("id", STR)])  # kind: "vid" or "comment"
 
 SCHEMAS: dict[str, pa.Schema] = {
     config.T_MIDI_FILES: MIDI_FILES,
@@ -214,6 +240,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     config.T_YOUTUBE_QUOTA: YOUTUBE_QUOTA,
     config.T_MTA_RECORDS: MTA_RECORDS,
     config.T_COMMENT_REPETITION: COMMENT_REPETITION,
+    config.T_COMPOSER_SPLITS: COMPOSER_SPLITS,
+    config.T_MTA_REMOVALS: MTA_REMOVALS,
 }
 
 

@@ -1,4 +1,6 @@
-"""The dataset's records, one per good MIDI file, per shard: MIDI, metadata, video and comments."""
+"""The dataset's records, one per good MIDI file, per shard: MIDI, metadata, video and comments;
+and the corpus-wide inputs every shard's records share: repeated texts, composer splits, the
+removal list."""
 
 from collections import Counter
 
@@ -9,10 +11,12 @@ from mta_pipeline import config, schemas
 from mta_pipeline.assets.results import table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core.records import build_record
+from mta_pipeline.core.splits import SPLITS, assign_splits, composer_key, record_shares
 from mta_pipeline.core.text_clean import clean_text
 from mta_pipeline.core.text_flags import repeated_signatures
 from mta_pipeline.core.tsv import TSV_COLUMNS
 from mta_pipeline.partitions import shard_partitions
+from mta_pipeline.resources.release import ReleaseSettings
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline.summaries import bars_markdown, counts_markdown
 
@@ -73,6 +77,101 @@ def comment_repetition(context: dg.AssetExecutionContext, storage: Storage) -> d
     )
 
 
+@dg.asset(group_name="dataset", code_version=VERSION, kinds={"python", "parquet"})
+def mta_removals(release: ReleaseSettings, storage: Storage) -> dg.MaterializeResult:
+    """The removal list (`MTA_REMOVALS`) as a table: video and comment ids kept out of every
+    record and release. Read on every run (it has no inputs); when the list changes, the
+    records are rebuilt without them."""
+    removals = release.removal_list()
+    data = schemas.to_table(config.T_MTA_REMOVALS, removals.rows())
+    written = storage.publish(config.T_MTA_REMOVALS, data)
+    return table_result(
+        config.T_MTA_REMOVALS,
+        data,
+        written=written,
+        code_version=VERSION,
+        uri=storage.table_uri(config.T_MTA_REMOVALS),
+        metadata={"videos": len(removals.vids), "comments": len(removals.comment_ids)},
+    )
+
+
+def _good_files_per_composer(storage: Storage) -> tuple[dict[str, int], dict[str, tuple]]:
+    """Records (files that parsed) per composer key, and a spelling of each composer's name."""
+    files = storage.read_all(config.T_MIDI_FILES)
+    parsed = set(storage.read_all(config.T_MIDI_FEATURES).column("vid").to_pylist())
+    counts: Counter[str] = Counter()
+    names: dict[str, tuple] = {}
+    for vid, surname, firstname in zip(
+        files.column("vid").to_pylist(),
+        files.column("surname").to_pylist(),
+        files.column("firstname").to_pylist(),
+        strict=True,
+    ):
+        if vid in parsed:
+            key = composer_key(surname, firstname)
+            counts[key] += 1
+            names.setdefault(key, (surname, firstname))
+    return dict(counts), names
+
+
+def shares_markdown(shares: dict[str, float], counts: dict[str, int]) -> str:
+    lines = ["| split | records | share |", "|---|---|---|"]
+    lines += [f"| {s} | {counts.get(s, 0)} | {shares[s]:.1%} |" for s in SPLITS]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    group_name="dataset",
+    code_version=VERSION,
+    automation_condition=EAGER,
+    deps=[config.T_MIDI_FILES, config.T_MIDI_FEATURES],
+    kinds={"python", "parquet"},
+)
+def composer_splits(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
+    """Each composer's split, balanced by records to 80/10/10 and stable: composers already in
+    the stored table keep their split; new ones fill the split furthest below its target."""
+    previous = storage.read_table(config.T_COMPOSER_SPLITS)
+    known_rows = previous.to_pylist() if previous is not None else []
+    known = {r["composer_key"]: r["split"] for r in known_rows}
+    counts, names = _good_files_per_composer(storage)
+    for r in known_rows:
+        names.setdefault(r["composer_key"], (r["surname"], r["firstname"]))
+    assigned = assign_splits(counts, known)
+    rows = [
+        {
+            "composer_key": key,
+            "surname": names[key][0],
+            "firstname": names[key][1],
+            "split": assigned[key],
+            "records": counts.get(key, 0),
+        }
+        for key in sorted(assigned)
+    ]
+    data = schemas.to_table(config.T_COMPOSER_SPLITS, rows)
+    written = storage.publish(config.T_COMPOSER_SPLITS, data)
+    shares = record_shares(counts, assigned)
+    per_split = Counter()
+    for key, n in counts.items():
+        per_split[assigned[key]] += n
+    new = len(set(assigned) - set(known))
+    context.log.info(
+        f"{len(assigned)} composers ({new} new); record shares "
+        + ", ".join(f"{s} {shares[s]:.1%}" for s in SPLITS)
+    )
+    return table_result(
+        config.T_COMPOSER_SPLITS,
+        data,
+        written=written,
+        code_version=VERSION,
+        uri=storage.table_uri(config.T_COMPOSER_SPLITS),
+        metadata={
+            "record_shares": dg.MetadataValue.md(shares_markdown(shares, dict(per_split))),
+            **{f"share_{s}": round(shares[s], 4) for s in SPLITS},
+            "new_composers": new,
+        },
+    )
+
+
 def _repeated_texts(context: dg.AssetExecutionContext, storage: Storage) -> set[str]:
     """The corpus-wide repeated texts; empty (with a warning) before comment_repetition exists,
     which then brings every shard's records up to date through automation or the next run."""
@@ -83,6 +182,15 @@ def _repeated_texts(context: dg.AssetExecutionContext, storage: Storage) -> set[
         )
         return set()
     return set(data.column("signature").to_pylist())
+
+
+def _splits(storage: Storage) -> dict[str, str]:
+    data = storage.read_table(config.T_COMPOSER_SPLITS)
+    if data is None:
+        raise dg.Failure("composer_splits is not materialized yet: materialize it first.")
+    return dict(
+        zip(data.column("composer_key").to_pylist(), data.column("split").to_pylist(), strict=True)
+    )
 
 
 @dg.asset(
@@ -97,6 +205,8 @@ def _repeated_texts(context: dg.AssetExecutionContext, storage: Storage) -> set[
         config.T_YOUTUBE_COMMENT_STATUS,
         config.T_GIANTMIDI_METADATA,
         comment_repetition,
+        composer_splits,
+        mta_removals,
     ],
     kinds={"python", "duckdb", "parquet"},
 )
@@ -114,19 +224,34 @@ def mta_records(context: dg.AssetExecutionContext, storage: Storage) -> dg.Mater
         comments.setdefault(row["vid"], []).append(row)
     meta = _metadata_by_vid(storage)
     repeated = _repeated_texts(context, storage)
-    records = [
-        build_record(
-            files[f["vid"]],
-            f,
-            meta.get(f["vid"]),
-            videos.get(f["vid"]),
-            comments.get(f["vid"], []),
-            statuses.get(f["vid"]),
-            repeated,
+    splits = _splits(storage)
+    removed = storage.read_rows(config.T_MTA_REMOVALS)
+    removed_vids = {r["id"] for r in removed if r["kind"] == "vid"}
+    removed_comments = frozenset(r["id"] for r in removed if r["kind"] == "comment")
+    records = []
+    for f in sorted(features, key=lambda f: f["vid"]):
+        file = files.get(f["vid"])
+        if file is None or f["vid"] in removed_vids:
+            continue
+        key = composer_key(file["surname"], file["firstname"])
+        if key not in splits:
+            raise dg.Failure(
+                f"composer {file['surname']}, {file['firstname']} has no split yet: materialize "
+                "composer_splits first."
+            )
+        records.append(
+            build_record(
+                file,
+                f,
+                meta.get(f["vid"]),
+                videos.get(f["vid"]),
+                comments.get(f["vid"], []),
+                statuses.get(f["vid"]),
+                repeated,
+                split=splits[key],
+                removed=removed_comments,
+            )
         )
-        for f in sorted(features, key=lambda f: f["vid"])
-        if f["vid"] in files
-    ]
     data = pa.Table.from_pylist(records, schema=schemas.MTA_RECORDS)
     written = storage.publish(config.T_MTA_RECORDS, data, shard, views=VIEWS)
     languages = Counter(c["lang"] for r in records for c in r["comments"])
@@ -142,13 +267,11 @@ def mta_records(context: dg.AssetExecutionContext, storage: Storage) -> dg.Mater
             "with_description": sum(1 for r in records if r["describe"]),
             "with_replies": sum(1 for r in records if r["reply_1"]),
             "without_text": len(records) - with_text,
+            "removed_videos": sum(1 for f in features if f["vid"] in removed_vids),
             "spam_comments": sum(c["is_spam"] for r in records for c in r["comments"]),
             "splits": dg.MetadataValue.md(
                 counts_markdown(
-                    {
-                        s: sum(r["split"] == s for r in records)
-                        for s in ("train", "validation", "test")
-                    },
+                    {s: sum(r["split"] == s for r in records) for s in SPLITS},
                     "split",
                 )
             ),

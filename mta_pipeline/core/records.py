@@ -2,35 +2,72 @@
 
 One record per good MIDI file (one that parsed: it has features). Missing text is the empty
 string, never None, in the text columns. Within a video, comments whose cleaned text repeats an
-earlier (better-ranked) one are dropped. `reply_1..reply_5` are the kept comments that are not
-spam, in relevance order; every kept comment, spam included, is in `comments` with its flags.
+earlier (better-ranked) one are dropped, and so are comments on the removal list.
+`reply_1..reply_5` are the kept comments that are not spam, in relevance order; every kept
+comment, spam included, is in `comments` with its flags. GiantMIDI's curation columns come from
+its metadata; `curated` is its own subset rule (`giant_midi_piano = 1` and
+`surname_in_youtube_title = 1`). Descriptions are raw text from the API, with any HTML entities
+decoded (`html.unescape`) before cleaning.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from mta_pipeline.core.captions import caption
 from mta_pipeline.core.midi_features import FEATURE_COLUMNS
-from mta_pipeline.core.splits import split_for
 from mta_pipeline.core.text_clean import clean_text
-from mta_pipeline.core.text_flags import detect_lang, is_repeated, is_spam
+from mta_pipeline.core.text_flags import URL_RE, detect_language, is_repeated, is_spam
 
 N_REPLIES = 5
 FEATURE_FIELDS = ("sha256", *FEATURE_COLUMNS, "title_key", "key_matches_title")
+CURATION_FIELDS = (
+    "music",
+    "nationality",
+    "birth",
+    "death",
+    "youtube_title",
+    "similarity",
+    "piano_solo_prob",
+    "audio_duration",
+    "giant_midi_piano",
+    "surname_in_youtube_title",
+)
 
 Row = Mapping[str, Any]
 
 
+def text_stats(text: str) -> dict[str, Any]:
+    """Language (code and confidence), length in characters, and whether it holds a link."""
+    lang, confidence = detect_language(text) if text else (None, None)
+    return {
+        "lang": lang,
+        "lang_confidence": confidence,
+        "n_chars": len(text),
+        "has_url": bool(URL_RE.search(text)),
+    }
+
+
+def is_curated(meta: Row) -> bool:
+    """GiantMIDI's curated subset: in its release and the surname found in the video title."""
+    return meta.get("giant_midi_piano") == 1 and meta.get("surname_in_youtube_title") == 1
+
+
 def clean_comments(
-    rows: Iterable[Row], channel_id: str | None, repeated: set[str]
+    rows: Iterable[Row],
+    channel_id: str | None,
+    repeated: set[str],
+    removed: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """Comments in rank order, cleaned and flagged, exact duplicates (after cleaning) dropped."""
+    """Comments in rank order, cleaned and flagged; exact duplicates (after cleaning) and
+    comments whose id is on the removal list dropped."""
     seen: set[str] = set()
     kept = []
     for row in sorted(rows, key=lambda r: r["rank"]):
         text = clean_text(row.get("text"))
-        if not text or text in seen:
+        if not text or text in seen or row.get("comment_id") in removed:
             continue
         seen.add(text)
         author = row.get("author_channel_id")
@@ -40,7 +77,7 @@ def clean_comments(
                 "comment_id": row.get("comment_id"),
                 "text_raw": row.get("text") or "",
                 "text": text,
-                "lang": detect_lang(text),
+                **text_stats(text),
                 "is_spam": is_spam(text, repeated),
                 "is_repeated": is_repeated(text, repeated),
                 "is_uploader": bool(author) and author == channel_id,
@@ -61,12 +98,15 @@ def build_record(
     comments: Iterable[Row],
     comment_status: Row | None,
     repeated: set[str],
+    split: str,
+    removed: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     video = video or {}
     meta = meta or {}
     description_raw = video.get("description") or ""
-    description = clean_text(description_raw)
-    kept = clean_comments(comments, video.get("channel_id"), repeated)
+    description = clean_text(html.unescape(description_raw))
+    describe_stats = text_stats(description)
+    kept = clean_comments(comments, video.get("channel_id"), repeated, removed)
     replies = [c["text"] for c in kept if not c["is_spam"]][:N_REPLIES]
     replies += [""] * (N_REPLIES - len(replies))
     record: dict[str, Any] = {
@@ -77,13 +117,12 @@ def build_record(
         "firstname": file["firstname"],
         "title": file["title"],
         "member": file["member"],
-        "split": split_for(file["surname"], file["firstname"]),
-        "nationality": meta.get("nationality"),
-        "birth": meta.get("birth"),
-        "death": meta.get("death"),
-        "giantmidi_youtube_title": meta.get("youtube_title"),
+        "split": split,
+        **{k: meta.get(k) for k in CURATION_FIELDS},
         "giantmidi_split": meta.get("split"),
+        "curated": is_curated(meta),
         **{k: features.get(k) for k in FEATURE_FIELDS},
+        "caption": caption(features),
         "video_status": video.get("status") or "not_scraped",
         "video_title": video.get("title") or "",
         "channel_id": video.get("channel_id"),
@@ -97,7 +136,7 @@ def build_record(
         "video_scraped_at": video.get("scraped_at"),
         "describe_raw": description_raw,
         "describe": description,
-        "describe_lang": detect_lang(description) if description else None,
+        **{f"describe_{k}": v for k, v in describe_stats.items()},
         "comments_status": (comment_status or {}).get("status") or "not_scraped",
         "comments_scraped_at": (comment_status or {}).get("scraped_at"),
         "comment_order": "relevance",

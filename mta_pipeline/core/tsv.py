@@ -1,15 +1,25 @@
-"""The published dataset's TSV: exact columns, one record per physical line.
+"""The published dataset's TSV: MusicTextAlignment's exact columns, CSV-quoted as pandas writes.
 
-Inside fields (in this file only) a backslash is written `\\\\`, a tab `\\t` and a newline `\\n`,
-so no field contains a tab or a line break and `unescape_field` restores the text exactly.
-The file reads back unchanged with
-`pandas.read_csv(path, sep="\\t", keep_default_na=False, quoting=csv.QUOTE_NONE, dtype=str)` and
-DuckDB `read_csv(path, delim='\\t', quote='', escape='', header=true, all_varchar=true,
-nullstr='\\N')` (without `nullstr`, DuckDB reads empty fields as NULL).
+Fields are written as `pandas.DataFrame.to_csv(sep="\\t")` and Python's `csv` module write them:
+a field holding a tab, a line break or a double quote is wrapped in double quotes with inner
+quotes doubled; nothing else is escaped, so text reads back exactly as its authors wrote it.
+One deliberate difference: an empty *string* is written `""` and a missing value (NULL, only
+`old_id` can be one) as nothing. pandas and `csv.reader` read both as the empty string; DuckDB's
+`read_csv` reads `""` as '' and an unquoted empty field as NULL, so each of these gives back
+every field of the `dataset` view:
+
+    pandas.read_csv(path, sep="\\t", keep_default_na=False, dtype=str)
+    csv.reader(open(path, newline="", encoding="utf-8"), delimiter="\\t")
+    duckdb: read_csv(path, delim='\\t', header=true, all_varchar=true)
+
+and a plain `pandas.read_csv(path, sep="\\t")` never merges or splits records (it only turns
+words like `NA` into NaN, as pandas does for any file).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterable, Mapping
 
@@ -24,55 +34,61 @@ TSV_COLUMNS = (
     "reply_4",
     "reply_5",
 )
-_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
-_ESCAPE_RE = re.compile(r"[\\\t\n\r]")
-_UNESCAPE_RE = re.compile(r"\\([\\tnr])")
-_UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+_NEEDS_QUOTES = re.compile(r'[\t\n\r"]')
 
 
-def escape_field(value: object) -> str:
-    text = "" if value is None else str(value)
-    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], text)
-
-
-def unescape_field(field: str) -> str:
-    return _UNESCAPE_RE.sub(lambda m: _UNESCAPES[m.group(1)], field)
+def tsv_field(value: object) -> str:
+    """One field as written: None is empty; '' and text with a tab, line break or quote are
+    quoted (quotes doubled); anything else as is."""
+    if value is None:
+        return ""
+    text = str(value)
+    if text == "" or _NEEDS_QUOTES.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def tsv_bytes(rows: Iterable[Mapping[str, object]]) -> bytes:
-    """UTF-8 TSV with a header line and a trailing newline; missing values are empty."""
+    """UTF-8 TSV with a header line; every record ends with `\\n` (inside quotes a field keeps
+    its own line breaks)."""
     lines = ["\t".join(TSV_COLUMNS)]
-    lines += ["\t".join(escape_field(row.get(c)) for c in TSV_COLUMNS) for row in rows]
+    lines += ["\t".join(tsv_field(row.get(c)) for c in TSV_COLUMNS) for row in rows]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def read_tsv(data: bytes) -> list[list[str]]:
+    """Header and records as the `csv` module reads them (the reference reader)."""
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter="\t"))
 
 
 def tsv_problems(data: bytes) -> list[str]:
     """What is wrong with a TSV file as the dataset promises it (empty list: nothing)."""
     try:
-        text = data.decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return [f"not UTF-8: {exc}"]
-    if not text.endswith("\n"):
+    if not data.endswith(b"\n"):
         return ["no newline at the end of the file: truncated?"]
-    lines = text[:-1].split("\n")
+    try:
+        rows = read_tsv(data)
+    except csv.Error as exc:
+        return [f"not readable as CSV: {exc}"]
+    if not rows:
+        return ["empty file"]
     problems = []
-    if lines[0] != "\t".join(TSV_COLUMNS):
-        problems.append(f"header is {lines[0][:200]!r}, expected {chr(9).join(TSV_COLUMNS)!r}")
-    bad_width = [
-        n for n, line in enumerate(lines[1:], 1) if line.count("\t") != len(TSV_COLUMNS) - 1
-    ]
+    if tuple(rows[0]) != TSV_COLUMNS:
+        head = "\t".join(rows[0])[:200]
+        problems.append(f"header is {head!r}, expected {chr(9).join(TSV_COLUMNS)!r}")
+    body = rows[1:]
+    bad_width = [n for n, row in enumerate(body, 1) if len(row) != len(TSV_COLUMNS)]
     if bad_width:
         problems.append(
-            f"{len(bad_width)} lines without {len(TSV_COLUMNS)} fields, first {bad_width[0]}"
+            f"{len(bad_width)} records without {len(TSV_COLUMNS)} fields, first {bad_width[0]}"
         )
         return problems
-    if any("\r" in line for line in lines):
-        problems.append("a carriage return inside a field")
-    rows = [line.split("\t") for line in lines[1:]]
-    indexes = [r[0] for r in rows]
-    if indexes != [str(i) for i in range(len(rows))]:
+    if [r[0] for r in body] != [str(i) for i in range(len(body))]:
         problems.append("index is not 0..n-1 in order")
-    vids = [r[2] for r in rows]
+    vids = [r[2] for r in body]
     if len(set(vids)) != len(vids):
         problems.append(f"{len(vids) - len(set(vids))} duplicated vid(s)")
     return problems

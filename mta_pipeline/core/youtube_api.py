@@ -9,6 +9,7 @@ stops all calls, and an invalid key or a disabled API fails the run at once.
 from __future__ import annotations
 
 import enum
+import html
 import json
 import re
 from collections.abc import Mapping
@@ -123,6 +124,18 @@ def video_row(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def comment_text(original: str | None, display: str | None) -> str | None:
+    """The comment as its author typed it.
+
+    `textOriginal` is that text, but the API does not always return it. `textDisplay` then is the
+    only copy, and even with textFormat=plainText it carries HTML entities (`&amp;`, `&quot;`,
+    `&#39;`, `&lt;`, `&gt;`), so it is unescaped. `textOriginal` never is: an author may well have
+    typed `&amp;` literally."""
+    if original is not None:
+        return original
+    return html.unescape(display) if display is not None else None
+
+
 def comment_rows(vid: str, response: Mapping[str, Any], order: str) -> list[dict[str, Any]]:
     """`youtube_comments` rows, ranked 1.. in the order the API returned the threads."""
     rows = []
@@ -134,7 +147,7 @@ def comment_rows(vid: str, response: Mapping[str, Any], order: str) -> list[dict
                 "vid": vid,
                 "rank": rank,
                 "comment_id": top.get("id") or thread.get("id"),
-                "text": s.get("textOriginal", s.get("textDisplay")),
+                "text": comment_text(s.get("textOriginal"), s.get("textDisplay")),
                 "text_display": s.get("textDisplay"),
                 "like_count": _int(s.get("likeCount")),
                 "published_at": _timestamp(s.get("publishedAt")),

@@ -7,8 +7,8 @@ network access or a real key. The real google-api-python-client talks to it unch
 
 Content is a pure function of ``(seed, vid)``, so any 11-character id has a video and a test can
 ask the emulator what a correct scraper must have stored (``video_resource``,
-``comment_threads``). Faults come from one seeded RNG drawn twice per charged request, so a given
-seed and request order always fail the same way.
+``comment_threads``, ``comment_texts``). Faults come from one seeded RNG drawn twice per charged
+request, so a given seed and request order always fail the same way.
 
 Usage: ``python -m mta_pipeline.demo.youtube_emulator [--port 8765] [--latency-ms 50] ...``
 """
@@ -239,6 +239,36 @@ _SPAM_BOTS = (
 _HANDLE_FIRST = ("emma", "liam", "olivia", "noah", "ava", "mateo", "chloe", "ethan", "mia", "lucas")
 _HANDLE_LAST = ("walker", "kim", "rossi", "novak", "smith", "garcia", "berg", "ito", "kowalski")
 _HANDLE_UNICODE = ("Анна-к", "Дмитрий", "ピアノ好き", "まゆ", "Zoë")
+# Comments that trip naive writers and readers: a leading or unbalanced double quote (CSV/TSV
+# quoting), characters textDisplay escapes (& " ' < >), backslashes (a literal "\n" included),
+# words pandas reads as missing, and line breaks (LF, CR LF, a trailing one).
+_AWKWARD_COMMENTS = (
+    '"Clair de lune" played like this is heaven',
+    '"{composer} is overrated" they said. Listen to {ts} and say that again.',
+    '"and then the coda hits',
+    '"Play it again"\nmy cat, apparently',
+    'My teacher calls this the "impossible" page, and she\'s right',
+    "Can't believe it's {performer}'s first recording",
+    "Rachmaninoff & Horowitz would've loved this",
+    "{composer} <3",
+    "<3 this so much, 5 > 4 and 3 < 5 {emoji}",
+    "I typed <b>bold</b> and it stayed literal",
+    "¯\\_(ツ)_/¯ still can't play {ts}",
+    "C:\\Users\\me\\Music\\{composer}.mp3 has been on repeat for a week",
+    "Why does the title show a literal \\n on my phone?",
+    "NA",
+    "null",
+    "nan",
+    "N/A",
+    "NA tour 2019 brought me here, and this is null and void compared to it",
+    "My nan played this every Sunday. NaN mistakes, as she used to say.",
+    "Line one\r\nLine two\r\n\r\n— sent from my piano bench",
+    "First time hearing this.\nSecond time crying.\nThird time playing it myself.",
+    "Bravo!\n",
+)
+_AWKWARD_COMMENT_SHARE = 0.06  # of ordinary comments
+_NO_ORIGINAL_SHARE = 0.05  # threads the API returns without textOriginal
+_QUOTED_DESCRIPTION_SHARE = 0.06  # of non-empty descriptions
 
 # ---------------------------------------------------------------------------------------------
 # Content
@@ -247,10 +277,12 @@ _HANDLE_UNICODE = ("Анна-к", "Дмитрий", "ピアノ好き", "まゆ",
 
 @dataclass(frozen=True)
 class _Content:
-    """Everything the API knows about one vid; threads in generation (tie-break) order."""
+    """Everything the API knows about one vid; threads in generation (tie-break) order, and each
+    thread's text as its author typed it (by thread id), which a thread may not carry."""
 
     video: dict[str, Any] | None
     threads: tuple[dict[str, Any], ...]
+    texts: Mapping[str, str]
 
 
 def _rfc3339(epoch: float) -> str:
@@ -385,13 +417,29 @@ def _thumbnails(vid: str) -> dict[str, Any]:
     }
 
 
+def _quoted_description(awkward: random.Random, piece: _Piece, description: str) -> str:
+    """Now and then a description that opens with a double quote and a tab (raw, as typed)."""
+    if not description or awkward.random() >= _QUOTED_DESCRIPTION_SHARE:
+        return description
+    newline = "\r\n" if "\r\n" in description else "\n"
+    return (
+        f'"{piece.form[0]} in {piece.key}"\t– {piece.performer}\t{piece.year}{newline}{description}'
+    )
+
+
 def _snippet(
-    rng: random.Random, vid: str, title: str | None, piece: _Piece, language: str, handle: str
+    rng: random.Random,
+    awkward: random.Random,
+    vid: str,
+    title: str | None,
+    piece: _Piece,
+    language: str,
+    handle: str,
 ) -> dict[str, Any]:
     """videos.list snippet, in the API's field order; optional fields sometimes missing."""
     channel_title = next(name for name, h in _CHANNELS if h == handle)
     title = title if title is not None else _title(piece, language)
-    description = _description(rng, piece, language, handle)
+    description = _quoted_description(awkward, piece, _description(rng, piece, language, handle))
     snippet: dict[str, Any] = {
         "publishedAt": _rfc3339(rng.uniform(_FIRST_UPLOAD, _LAST_UPLOAD)),
         "channelId": _channel_id("@" + handle),
@@ -447,19 +495,23 @@ def _random_author(rng: random.Random) -> _Author:
     return _author("@" + name)
 
 
-def _comment_text(rng: random.Random, piece: _Piece) -> str:
-    """One ordinary comment: a template in some language, sometimes two joined by CR LF."""
+def _comment_text(rng: random.Random, awkward: random.Random, piece: _Piece) -> str:
+    """One ordinary comment: a template in some language, sometimes two joined by CR LF, now and
+    then replaced by an awkward one (drawn from `awkward`, so `rng` draws as it always did)."""
     if rng.random() < 0.04:
         vid = _random_vid(rng)
-        return rng.choice(
+        text = rng.choice(
             (f"https://youtu.be/{vid}", f"https://www.youtube.com/watch?v={vid}&t=95s")
         )
-    language = rng.choices(_COMMENT_LANGUAGES, _COMMENT_LANGUAGE_WEIGHTS)[0]
-    text = _fill(rng, rng.choice(_COMMENTS[language]), piece)
-    if rng.random() < 0.06:
-        text += "\r\n" + _fill(rng, rng.choice(_COMMENTS[language]), piece)
-    if rng.random() < 0.2:
-        text += " " + "".join(rng.choices(_EMOJI, k=rng.randint(1, 3)))
+    else:
+        language = rng.choices(_COMMENT_LANGUAGES, _COMMENT_LANGUAGE_WEIGHTS)[0]
+        text = _fill(rng, rng.choice(_COMMENTS[language]), piece)
+        if rng.random() < 0.06:
+            text += "\r\n" + _fill(rng, rng.choice(_COMMENTS[language]), piece)
+        if rng.random() < 0.2:
+            text += " " + "".join(rng.choices(_EMOJI, k=rng.randint(1, 3)))
+    if awkward.random() < _AWKWARD_COMMENT_SHARE:
+        return _fill(awkward, awkward.choice(_AWKWARD_COMMENTS), piece)
     return text
 
 
@@ -477,7 +529,7 @@ def _fill(rng: random.Random, template: str, piece: _Piece) -> str:
 
 
 def _comment_plan(
-    rng: random.Random, piece: _Piece, language: str, uploader: _Author
+    rng: random.Random, awkward: random.Random, piece: _Piece, language: str, uploader: _Author
 ) -> list[tuple[_Author, str, str]]:
     """(author, text, kind) of every top-level comment of an OK video, kind in
     normal/uploader/spam/duplicate; 1 to 40 of them."""
@@ -494,7 +546,7 @@ def _comment_plan(
         specials += [(author, text, "duplicate") for author in sorted(authors, key=str)]
     plan = specials[:count]
     while len(plan) < count:
-        plan.append((_random_author(rng), _comment_text(rng, piece), "normal"))
+        plan.append((_random_author(rng), _comment_text(rng, awkward, piece), "normal"))
     rng.shuffle(plan)
     return plan
 
@@ -514,8 +566,10 @@ def _thread(
     author: _Author,
     text: str,
     kind: str,
+    with_original: bool,
 ) -> dict[str, Any]:
-    """One commentThread resource with plainText textDisplay (html is rendered per request)."""
+    """One commentThread resource as textFormat=plainText returns it (html is rendered per
+    request): textDisplay is the text with HTML entities, textOriginal the raw text, when sent."""
     channel_id = video_snippet["channelId"]
     uploaded = datetime.fromisoformat(video_snippet["publishedAt"]).timestamp()
     published = rng.uniform(uploaded + 60, _NOW)
@@ -525,7 +579,7 @@ def _thread(
     snippet = {
         "channelId": channel_id,
         "videoId": vid,
-        "textDisplay": text,
+        "textDisplay": plain_display(text),
         "textOriginal": text,
         "authorDisplayName": author.handle,
         "authorProfileImageUrl": f"https://yt3.ggpht.com/ytc/{avatar}=s48-c-k-c0x00ffffff-no-rj",
@@ -537,6 +591,8 @@ def _thread(
         "publishedAt": _rfc3339(published),
         "updatedAt": _rfc3339(edited),
     }
+    if not with_original:
+        del snippet["textOriginal"]  # "not always returned", says the API reference
     replies = 0 if kind == "spam" else min(int(rng.paretovariate(2.0)) - 1, 60)
     thread_snippet = {
         "channelId": channel_id,
@@ -551,25 +607,34 @@ def _thread(
 
 @functools.lru_cache(maxsize=_CONTENT_CACHE)
 def _content(seed: int, vid: str, category: str, title: str | None) -> _Content:
-    """The whole API state of one vid; cached, so callers must never mutate what they get."""
+    """The whole API state of one vid; cached, so callers must never mutate what they get.
+
+    `awkward` draws the rarer text cases apart from `rng`, so adding them left every other
+    field of a seed's content as it was."""
     if category == DELETED:
-        return _Content(None, ())
+        return _Content(None, (), {})
     rng = random.Random(f"{seed}:{vid}")
+    awkward = random.Random(f"{seed}:{vid}:awkward")
     piece = _piece(rng)
     language = rng.choices(_LANGUAGES, _LANGUAGE_WEIGHTS)[0]
     handle = rng.choice(_CHANNELS)[1]
-    snippet = _snippet(rng, vid, title, piece, language, handle)
+    snippet = _snippet(rng, awkward, vid, title, piece, language, handle)
     threads: tuple[dict[str, Any], ...] = ()
+    texts: dict[str, str] = {}
     if category in _LISTED_WITH_COMMENTS:
-        plan = _comment_plan(rng, piece, language, _author("@" + handle))
-        threads = tuple(_thread(rng, vid, snippet, *entry) for entry in plan)
+        plan = _comment_plan(rng, awkward, piece, language, _author("@" + handle))
+        for author, text, kind in plan:
+            with_original = awkward.random() >= _NO_ORIGINAL_SHARE
+            thread = _thread(rng, vid, snippet, author, text, kind, with_original)
+            threads += (thread,)
+            texts[thread["id"]] = text
     count = None
     if category != COMMENTS_DISABLED:
         replies = sum(t["snippet"]["totalReplyCount"] for t in threads)
         count = len(threads) + replies + (rng.randint(0, 3) if threads else 0)  # + held ones
     statistics = _statistics(rng, count)
     video = _with_etag("youtube#video", vid, snippet=snippet, statistics=statistics)
-    return _Content(video, threads)
+    return _Content(video, threads, texts)
 
 
 def _hashed_category(seed: int, vid: str) -> str:
@@ -603,7 +668,8 @@ _LINKABLE = re.compile(
 
 
 def _escape(text: str) -> str:
-    """HTML-escape as YouTube's textDisplay does (apostrophes as &#39;)."""
+    """HTML-escape as YouTube's textDisplay does (apostrophes as &#39;); `&` first, so
+    `html.unescape` gives the text back exactly."""
     return (
         text.replace("&", "&amp;")
         .replace("<", "&lt;")
@@ -618,6 +684,12 @@ def _seconds(clock: str) -> int:
     for part in clock.split(":"):
         total = total * 60 + int(part)
     return total
+
+
+def plain_display(text: str) -> str:
+    """textDisplay for textFormat=plainText: no tags, line breaks kept, but entities all the
+    same (`&amp; &quot; &#39; &lt; &gt;`), as the real API sends it."""
+    return _escape(text)
 
 
 def html_display(text: str, vid: str) -> str:
@@ -637,11 +709,12 @@ def html_display(text: str, vid: str) -> str:
     return "".join(out).replace("\r\n", "<br>").replace("\n", "<br>").replace("\r", "<br>")
 
 
-def _as_html(thread: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `thread` whose textDisplay is HTML; the cached original stays untouched."""
+def _as_html(thread: dict[str, Any], text: str) -> dict[str, Any]:
+    """A copy of `thread` whose textDisplay is `text` as HTML; the cached original stays
+    untouched (textOriginal, when the thread has it, is raw in both formats)."""
     top = thread["snippet"]["topLevelComment"]
     snippet = top["snippet"]
-    html = html_display(snippet["textOriginal"], snippet["videoId"])
+    html = html_display(text, snippet["videoId"])
     top = {**top, "snippet": {**snippet, "textDisplay": html}}
     return {**thread, "snippet": {**thread["snippet"], "topLevelComment": top}}
 
@@ -1003,13 +1076,20 @@ class YouTubeEmulator:
         return copy.deepcopy(video)
 
     def comment_threads(self, vid: str, order: str = "relevance") -> list[dict[str, Any]]:
-        """Every thread commentThreads.list pages through for vid (textFormat=plainText);
-        empty when the call answers with an error or no comments."""
+        """Every thread commentThreads.list pages through for vid (textFormat=plainText, so a
+        few lack textOriginal: `comment_texts` has their text); empty when the call answers
+        with an error or no comments."""
         if order not in ("relevance", "time"):
             raise ValueError(f"order must be 'relevance' or 'time', got {order!r}")
         if self.category(vid) != OK:
             return []
         return copy.deepcopy(_ordered(self._content(vid).threads, order))
+
+    def comment_texts(self, vid: str, order: str = "relevance") -> list[str]:
+        """The text each author typed, thread by thread as `comment_threads` lists them: what a
+        scraper must store, also for the threads that come without textOriginal."""
+        texts = self._content(vid).texts
+        return [texts[thread["id"]] for thread in self.comment_threads(vid, order)]
 
     # -- control -----------------------------------------------------------------------------
 
@@ -1131,7 +1211,10 @@ class YouTubeEmulator:
         page = ordered[offset : offset + per_page]
         more = offset + per_page < len(ordered)
         token = _page_token(vid, order, offset + per_page) if more else None
-        items = [_thread_parts(_as_html(t) if html else t, parts) for t in page]
+        if html:
+            texts = self._content(vid).texts
+            page = [_as_html(thread, texts[thread["id"]]) for thread in page]
+        items = [_thread_parts(thread, parts) for thread in page]
         return _list_response("youtube#commentThreadListResponse", items, per_page, token)
 
     def _threads_or_error(self, vid: str) -> tuple[dict[str, Any], ...]:

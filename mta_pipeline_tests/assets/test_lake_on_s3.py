@@ -31,7 +31,7 @@ def test_shards_land_on_s3_and_duckdb_reads_them_without_httpfs(
         assert catalog.execute("SELECT count(*) FROM midi_files").fetchone()[0] == from_s3 > 0
 
 
-def test_exports_land_on_s3_in_one_piece_and_duckdb_queries_them(
+def test_the_release_lands_on_s3_in_one_piece_and_duckdb_queries_them(
     data_env, instance, s3_endpoint, monkeypatch
 ):
     monkeypatch.setenv(config.MTA_LAKE_URL, "s3://lake/mta")
@@ -40,17 +40,18 @@ def test_exports_land_on_s3_in_one_piece_and_duckdb_queries_them(
         outcome = materialize(defs, instance, "*", SHARD_KEYS[:4], echo=lambda _: None)
     assert outcome.ok, outcome.failures
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
-    names = {p.rsplit("/", 1)[-1] for p in fs.ls("lake/mta/export")}
-    assert names == {config.TSV_FILE, config.PARQUET_FILE, config.DATASET_CARD}
+    names = {p.rsplit("/", 1)[-1] for p in fs.ls("lake/mta/release")}
+    assert names == {config.TSV_FILE, config.DATASET_CARD, ".manifest.json", "data", "midi"}
     conn = duckdb.connect()
     conn.register_filesystem(fs)
     n_tsv = conn.execute(
-        "SELECT count(*) FROM read_csv('s3://lake/mta/export/midi_text_dataset.tsv', "
-        "delim='\t', quote='', escape='', header=true, all_varchar=true, nullstr='\\N')"
+        "SELECT count(*) FROM read_csv('s3://lake/mta/release/midi_text_dataset.tsv', "
+        "delim='\t', header=true, all_varchar=true)"
     ).fetchone()[0]
     n_parquet = conn.execute(
-        "SELECT count(*) FROM 's3://lake/mta/export/mta_records.parquet'"
+        "SELECT count(*) FROM 's3://lake/mta/release/data/default/*.parquet'"
     ).fetchone()[0]
+    assert len(fs.ls("lake/mta/release/midi")) == n_parquet
     with duckdb.connect(str(config.duckdb_path()), read_only=True) as catalog:
         n_view = catalog.execute("SELECT count(*) FROM dataset").fetchone()[0]
     assert n_tsv == n_parquet == n_view > 0

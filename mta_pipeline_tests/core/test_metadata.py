@@ -48,3 +48,30 @@ def test_quirks_become_nulls_and_numbers_are_typed():
 def test_missing_columns_are_named():
     with pytest.raises(MetadataError, match="lacks columns"):
         read_metadata("surname\tfirstname\nA\tB\n")
+
+
+REAL_HEADER = (
+    "surname\tfirstname\tmusic\tnationality\tbirth\tdeath\tyoutube_title\tyoutube_id\tsimilarity"
+    "\tpiano_solo_prob\taudio_name\taudio_duration\tgiant_midi_piano\tsplit"
+    "\tsurname_in_youtube_title"
+)
+
+
+def test_the_real_file_format_with_unknown_years_and_extra_columns():
+    """GiantMIDI's `full_music_pieces_youtube_similarity_pianosoloprob_split.csv` header, in its
+    order, with `unknown` years, an empty split outside the release and a column added later."""
+    lines = [
+        REAL_HEADER + "\tcomposer_wiki",
+        "Chopin\tFrédéric\tNocturne Op.9 No.2\tPolish\t1810\t1849\tChopin - Nocturne Op.9 No.2"
+        "\tabcdefghijk\t0.95\t0.9987\tChopin, Frédéric, Nocturne Op.9 No.2, abcdefghijk\t271.04"
+        "\t1\ttrain\t1\thttps://en.wikipedia.org/wiki/Chopin",
+        "Anonymous\t\tSonata\tunknown\tunknown\tunknown\tPiano sonata live\tlmnopqrstuv\t0.41"
+        "\t0.12\tAnonymous, , Sonata, lmnopqrstuv\t600.5\t0\t\t0\t",
+    ]
+    df, unparsed = read_metadata("\n".join(lines) + "\n")
+    assert unparsed == 0 and len(df) == 2 and "composer_wiki" not in df.columns
+    chopin, anon = df.to_dict("records")
+    assert (chopin["row_index"], chopin["giant_midi_piano"], chopin["split"]) == (0, 1, "train")
+    assert chopin["surname_in_youtube_title"] == 1 and chopin["piano_solo_prob"] == 0.9987
+    assert anon["birth"] is None and anon["death"] is None and anon["nationality"] is None
+    assert anon["split"] is None and anon["giant_midi_piano"] == 0 and anon["row_index"] == 1

@@ -11,7 +11,6 @@ import pytest
 
 from mta_pipeline import config, schemas
 from mta_pipeline.core.records import N_REPLIES, build_record, clean_comments
-from mta_pipeline.core.splits import split_for
 from mta_pipeline.core.text_flags import repeated_signatures
 
 VID = "Ab3dEf6hIj0"
@@ -139,6 +138,7 @@ def record(
     meta_row: dict | None = None,
     status: dict | None = None,
     repeated: set[str] | None = None,
+    removed: frozenset[str] = frozenset(),
 ) -> dict:
     return build_record(
         midi_file(),
@@ -148,6 +148,8 @@ def record(
         comments or [],
         status,
         repeated or set(),
+        split="validation",
+        removed=removed,
     )
 
 
@@ -272,12 +274,18 @@ def test_no_uploader_when_channel_unknown() -> None:
 def test_comment_fields_carried_and_cleaned() -> None:
     row = comment(3, "  Tr&egrave;s beau &amp; émouvant  ", like_count=17, reply_count=2)
     (kept,) = clean_comments([row], UPLOADER, set())
+    confidence = kept.pop("lang_confidence")
+    assert 0 < confidence <= 1
     assert kept == {
         "rank": 3,
         "comment_id": "Ugc0003",
         "text_raw": "  Tr&egrave;s beau &amp; émouvant  ",
-        "text": "Tr&egrave;s beau &amp; émouvant",  # plain text keeps entities
+        # `text` is the author's text (textOriginal, or textDisplay decoded at the scrape), so
+        # an entity here is one the author typed, and stays.
+        "text": "Tr&egrave;s beau &amp; émouvant",
         "lang": "fr",
+        "n_chars": 31,
+        "has_url": False,
         "is_spam": False,
         "is_repeated": False,
         "is_uploader": False,
@@ -286,7 +294,7 @@ def test_comment_fields_carried_and_cleaned() -> None:
         "author_channel_id": "UCfan0003",
         "reply_count": 2,
     }
-    assert set(kept) == {f.name for f in schemas.COMMENT}
+    assert {*kept, "lang_confidence"} == {f.name for f in schemas.COMMENT}
 
 
 # --- Missing pieces ----------------------------------------------------------------------
@@ -345,8 +353,9 @@ def test_describe_raw_kept_and_describe_cleaned() -> None:
     raw = "Recorded live.&amp;  Thanks!\r\n\r\n\r\n0:00 Nocturne  "
     rec = record(video_row=video(description=raw))
     assert rec["describe_raw"] == raw
-    assert rec["describe"] == "Recorded live.&amp; Thanks!\n\n0:00 Nocturne"
-    assert rec["describe_lang"] == "en"
+    assert rec["describe"] == "Recorded live.& Thanks!\n\n0:00 Nocturne"  # entities decoded
+    assert rec["describe_lang"] == "en" and 0 < rec["describe_lang_confidence"] <= 1
+    assert (rec["describe_n_chars"], rec["describe_has_url"]) == (len(rec["describe"]), False)
 
 
 def test_full_record_fields() -> None:
@@ -356,10 +365,11 @@ def test_full_record_fields() -> None:
     assert row["shard"] == SHARD
     assert row["old_id"] == 7
     assert (row["surname"], row["firstname"]) == ("Chopin", "Frédéric")
-    assert row["split"] == split_for("Chopin", "Frédéric")
+    assert row["split"] == "validation"  # as composer_splits says
     assert row["giantmidi_split"] == "train"
     assert row["nationality"] == "Polish"
-    assert row["giantmidi_youtube_title"] == "Chopin - Nocturne Op. 9 No. 2"
+    assert row["youtube_title"] == "Chopin - Nocturne Op. 9 No. 2"
+    assert row["caption"].startswith("A ") and row["caption"].endswith(".")
     assert row["duration_s"] == 271.5
     assert row["key_matches_title"] is True
     assert row["video_status"] == "ok"
@@ -373,26 +383,29 @@ def test_full_record_fields() -> None:
     assert row["comments"][0]["text"] == "Magnificent touch"
 
 
-def test_split_depends_on_the_composer_only() -> None:
-    splits = {
-        build_record(
-            midi_file(vid=f"vid{i:08d}", surname=surname, firstname=firstname),
-            features(vid=f"vid{i:08d}"),
-            meta(i),
-            None,
-            [],
-            None,
-            set(),
-        )["split"]
-        for i, (surname, firstname) in enumerate(
-            [("Dvořák", "Antonín"), ("DVOŘÁK", "ANTONÍN"), ("dvořák", "antonín")] * 5
-        )
-    }
-    assert splits == {split_for("Dvořák", "Antonín")}
+def test_curated_is_giantmidis_subset_rule() -> None:
+    for release, in_title, curated in [
+        (1, 1, True),
+        (1, 0, False),
+        (0, 1, False),
+        (None, 1, False),
+    ]:
+        row = meta(3)
+        row.update(giant_midi_piano=release, surname_in_youtube_title=in_title)
+        assert record(meta_row=row)["curated"] is curated
+    assert record()["curated"] is False  # not in the metadata
+
+
+def test_a_removed_comment_leaves_the_comments_and_the_replies() -> None:
+    comments = [comment(1, "First comment here"), comment(2, "Second comment here")]
+    removed = frozenset({comments[0]["comment_id"]})
+    rec = record(comments, video_row=video(), removed=removed)
+    assert [c["text"] for c in rec["comments"]] == ["Second comment here"]
+    assert rec["reply_1"] == "Second comment here" and rec["reply_2"] == ""
 
 
 def test_missing_features_become_nulls_not_errors() -> None:
-    rec = build_record(midi_file(), {"vid": VID}, None, None, [], None, set())
+    rec = build_record(midi_file(), {"vid": VID}, None, None, [], None, set(), split="train")
     row = validate(rec)
     assert row["duration_s"] is None
     assert row["key_matches_title"] is None

@@ -1,4 +1,5 @@
-"""Tests for the published TSV: escaping, exact layout, read-back with pandas and DuckDB, checks."""
+"""Tests for the published TSV: CSV quoting, exact layout, read-back with pandas, csv and DuckDB,
+checks."""
 
 from __future__ import annotations
 
@@ -10,13 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from mta_pipeline.core.tsv import (
-    TSV_COLUMNS,
-    escape_field,
-    tsv_bytes,
-    tsv_problems,
-    unescape_field,
-)
+from mta_pipeline.core.tsv import TSV_COLUMNS, read_tsv, tsv_bytes, tsv_field, tsv_problems
 
 HEADER = "index\told_id\tvid\tdescribe\treply_1\treply_2\treply_3\treply_4\treply_5"
 
@@ -51,39 +46,50 @@ NASTY_TEXTS = [
     "'single'",
     "#hashtag first",
     "a,b;c|d",
+    '""',
+    '\\"',
+    'say "hi"\r\nthen\tgo',
 ]
 
 
-# --- Escaping ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("text", NASTY_TEXTS)
-def test_escape_round_trip(text: str) -> None:
-    escaped = escape_field(text)
-    assert "\t" not in escaped
-    assert "\n" not in escaped
-    assert "\r" not in escaped
-    assert unescape_field(escaped) == text
+# --- Quoting -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("text", "escaped"),
+    ("value", "field"),
     [
-        ("a\\b", "a\\\\b"),
-        ("a\tb", "a\\tb"),
-        ("a\nb", "a\\nb"),
-        ("a\rb", "a\\rb"),
-        ("\\n", "\\\\n"),
+        (None, ""),
+        ("", '""'),
+        (0, "0"),
+        (42, "42"),
+        ("plain", "plain"),
+        ("back\\slash", "back\\slash"),
+        ('"lead', '"""lead"'),
+        ('a "b" c', '"a ""b"" c"'),
+        ("tab\there", '"tab\there"'),
+        ("line\nbreak", '"line\nbreak"'),
+        ("cr\rhere", '"cr\rhere"'),
+        ("NA", "NA"),
         ("日本", "日本"),
     ],
 )
-def test_escape_field_spelling(text: str, escaped: str) -> None:
-    assert escape_field(text) == escaped
+def test_field_spelling(value: object, field: str) -> None:
+    assert tsv_field(value) == field
 
 
-@pytest.mark.parametrize(("value", "field"), [(None, ""), (0, "0"), (42, "42"), ("", "")])
-def test_escape_field_of_non_strings(value: object, field: str) -> None:
-    assert escape_field(value) == field
+def test_fields_match_what_pandas_to_csv_writes() -> None:
+    """Non-empty text is quoted exactly as pandas' own `to_csv(sep="\\t")` quotes it."""
+    texts = [t for t in NASTY_TEXTS if t and "\r" not in t]  # pandas leaves a lone CR bare
+    frame = pd.DataFrame({"t": texts})
+    ours = [tsv_field(t) for t in texts]
+    theirs = read_tsv(frame.to_csv(sep="\t", index=False, lineterminator="\n").encode())
+    assert (
+        [r[0] for r in theirs[1:]]
+        == texts
+        == [r[0] for r in read_tsv(("t\n" + "\n".join(ours) + "\n").encode())[1:]]
+    )
+    written = frame.to_csv(sep="\t", index=False, lineterminator="\n").split("\n", 1)[1]
+    assert written == "".join(f"{f}\n" for f in ours)
 
 
 # --- Layout ------------------------------------------------------------------------------
@@ -109,8 +115,8 @@ def _rows(texts: list[str]) -> list[dict[str, object]]:
     return rows
 
 
-def _expected(rows: list[dict[str, object]]) -> list[list[str]]:
-    return [[escape_field(row.get(c)) for c in TSV_COLUMNS] for row in rows]
+def _expected(rows: list[dict[str, object]], null: object = "") -> list[list[object]]:
+    return [[null if row.get(c) is None else str(row.get(c)) for c in TSV_COLUMNS] for row in rows]
 
 
 def test_header_exact() -> None:
@@ -119,27 +125,9 @@ def test_header_exact() -> None:
     assert "\t".join(TSV_COLUMNS) == HEADER
 
 
-def test_one_physical_line_per_record() -> None:
-    rows = _rows(NASTY_TEXTS)
-    data = tsv_bytes(rows)
-    assert data.endswith(b"\n")
-    assert b"\r" not in data
-    lines = data.decode("utf-8").split("\n")
-    assert lines[-1] == ""  # the trailing newline
-    lines = lines[:-1]
-    assert lines[0] == HEADER
-    assert len(lines) == len(rows) + 1
-    for line, row in zip(lines[1:], rows, strict=True):
-        fields = line.split("\t")
-        assert len(fields) == len(TSV_COLUMNS)
-        assert [unescape_field(f) for f in fields] == [
-            "" if row[c] is None else str(row[c]) for c in TSV_COLUMNS
-        ]
-
-
-def test_missing_values_are_empty_fields() -> None:
-    data = tsv_bytes([{"index": 0, "vid": "v", "old_id": None}])
-    assert data.decode().split("\n")[1] == "0\t\tv\t\t\t\t\t\t"
+def test_missing_values_are_empty_fields_and_empty_text_is_quoted() -> None:
+    data = tsv_bytes([{"index": 0, "vid": "v", "old_id": None, "describe": ""}])
+    assert data.decode().split("\n")[1] == '0\t\tv\t""\t\t\t\t\t'
 
 
 def test_utf8_without_bom() -> None:
@@ -148,25 +136,35 @@ def test_utf8_without_bom() -> None:
     assert "日本語 ❤\ufe0f".encode() in data
 
 
-# --- Read-back ---------------------------------------------------------------------------
+# --- Read-back: every recipe the README gives ---------------------------------------------
 
 
 def test_pandas_reads_back_exactly() -> None:
     rows = _rows(NASTY_TEXTS)
-    data = tsv_bytes(rows)
-    df = pd.read_csv(
-        io.BytesIO(data), sep="\t", keep_default_na=False, quoting=csv.QUOTE_NONE, dtype=str
-    )
+    df = pd.read_csv(io.BytesIO(tsv_bytes(rows)), sep="\t", keep_default_na=False, dtype=str)
     assert list(df.columns) == list(TSV_COLUMNS)
     assert df.to_numpy().tolist() == _expected(rows)
-    # the texts themselves come back once unescaped
-    assert [unescape_field(v) for v in df["describe"]] == NASTY_TEXTS
+    assert df["describe"].tolist() == NASTY_TEXTS
 
 
-DUCKDB_RECIPE = (
-    "SELECT * FROM read_csv(?, delim='\t', quote='', escape='', header=true, "
-    "all_varchar=true, nullstr='\\N')"
-)
+def test_plain_pandas_never_merges_or_splits_records() -> None:
+    rows = _rows(NASTY_TEXTS)
+    df = pd.read_csv(io.BytesIO(tsv_bytes(rows)), sep="\t")
+    assert len(df) == len(rows)
+    assert df["vid"].tolist() == [r["vid"] for r in rows]
+
+
+def test_csv_module_reads_back_exactly(tmp_path: Path) -> None:
+    rows = _rows(NASTY_TEXTS)
+    path = tmp_path / "mta.tsv"
+    path.write_bytes(tsv_bytes(rows))
+    with open(path, newline="", encoding="utf-8") as fh:
+        got = list(csv.reader(fh, delimiter="\t"))
+    assert got == [list(TSV_COLUMNS), *_expected(rows)]
+
+
+DUCKDB_RECIPE = "SELECT * FROM read_csv(?, delim='\t', header=true, all_varchar=true)"
+DUCKDB_EXACT = DUCKDB_RECIPE.replace("true)", "true, allow_quoted_nulls=false)")
 
 
 def _duckdb_read(path: Path, query: str) -> tuple[list[str], list[list[str | None]]]:
@@ -174,44 +172,40 @@ def _duckdb_read(path: Path, query: str) -> tuple[list[str], list[list[str | Non
     return rel.columns, [list(r) for r in rel.fetchall()]
 
 
-def test_duckdb_recipe_reads_back_exactly(tmp_path: Path) -> None:
+def test_duckdb_recipe_reads_back_every_text(tmp_path: Path) -> None:
+    """The plain recipe gives every field back; DuckDB reads an empty field, quoted or not, as
+    NULL. With `allow_quoted_nulls=false` even '' and NULL come back apart."""
     rows = _rows(NASTY_TEXTS)
     path = tmp_path / "mta.tsv"
     path.write_bytes(tsv_bytes(rows))
     columns, got = _duckdb_read(path, DUCKDB_RECIPE)
     assert columns == list(TSV_COLUMNS)
-    assert got == _expected(rows)
-    assert all(v is not None for row in got for v in row)  # empty stays "", never NULL
+    assert [[v or "" for v in row] for row in got] == _expected(rows)
+    assert _duckdb_read(path, DUCKDB_EXACT)[1] == _expected(rows, null=None)
 
 
 def test_duckdb_recipe_on_many_rows_and_header_only(tmp_path: Path) -> None:
-    # Past DuckDB's sniffing sample, a quote-like field late in the file must not matter.
+    # Past DuckDB's sniffing sample, a quote in a field late in the file must not matter: the
+    # quoted empty strings (every record without some text has them) show the sniffer quotes.
     rows = [
-        {"index": i, "vid": f"v{i}", "reply_1": "'q'" if i > 25_000 else ""} for i in range(25_010)
+        {"index": i, "vid": f"v{i}", "describe": "", "reply_1": '"q" \\' if i > 25_000 else "x"}
+        for i in range(25_010)
     ]
     path = tmp_path / "many.tsv"
     path.write_bytes(tsv_bytes(rows))
-    assert _duckdb_read(path, DUCKDB_RECIPE)[1] == _expected(rows)
+    assert _duckdb_read(path, DUCKDB_EXACT)[1] == _expected(rows, null=None)
 
     empty = tmp_path / "empty.tsv"
     empty.write_bytes(tsv_bytes([]))
-    assert _duckdb_read(empty, DUCKDB_RECIPE) == (list(TSV_COLUMNS), [])
-
-
-def test_duckdb_without_nullstr_reads_empty_fields_as_null(tmp_path: Path) -> None:
-    """Why the recipe needs `nullstr` (as the module docstring says)."""
-    path = tmp_path / "mta.tsv"
-    path.write_bytes(tsv_bytes(_rows(["x"])))
-    query = DUCKDB_RECIPE.replace(", nullstr='\\N'", "")
-    assert "nullstr" not in query
-    assert _duckdb_read(path, query)[1][0][5] is None  # reply_2 was ""
+    assert _duckdb_read(empty, DUCKDB_RECIPE)[0] == list(TSV_COLUMNS)
 
 
 # --- Checks ------------------------------------------------------------------------------
 
 
 def _good() -> bytes:
-    return tsv_bytes(_rows(NASTY_TEXTS))
+    """Fields without line breaks, so defects can be planted by physical line."""
+    return tsv_bytes(_rows(["plain", "日本語", 'with "quotes"', "tab\there", "", "x", "y"]))
 
 
 def test_good_file_has_no_problems() -> None:
@@ -245,7 +239,7 @@ def _field(data: bytes, n: int, col: str, value: str) -> bytes:
         (lambda d: d[:-1], "newline"),
         (lambda d: b"", "newline"),
         (lambda d: d.replace("日本語".encode(), b"\xff\xfe", 1), "UTF-8"),
-        (lambda d: _field(d, 2, "describe", "carriage\rreturn"), "carriage return"),
+        (lambda d: _field(d, 2, "describe", '"unterminated'), "index"),  # records merged
     ],
 )
 def test_each_defect_reported(defect, needle: str) -> None:

@@ -8,6 +8,7 @@ from mta_pipeline.core.youtube_api import (
     Kind,
     classify_http_error,
     comment_rows,
+    comment_text,
     needs_comment_call,
     redact,
     transport_failure,
@@ -114,3 +115,29 @@ def test_comment_rows_rank_in_response_order_and_keep_the_original_text():
         (2, "c2", "ok"),
     ]
     assert rows[0]["text_display"] == "A &amp; B" and rows[0]["author_channel_id"] == "UCx"
+
+
+@pytest.mark.parametrize(
+    ("original", "display", "text"),
+    [
+        ('"Clair de lune" & me', "&quot;Clair de lune&quot; &amp; me", '"Clair de lune" & me'),
+        ("Tom &amp; Jerry", "Tom &amp;amp; Jerry", "Tom &amp; Jerry"),  # typed literally: kept
+        ("as typed", "&lt;b&gt;as shown&lt;/b&gt;", "as typed"),  # the original wins
+        ("", "", ""),
+        (None, "&quot;Clair de lune&quot; played like this", '"Clair de lune" played like this'),
+        (None, "it&#39;s 5 &gt; 4 &lt;3\r\nR&amp;B", "it's 5 > 4 <3\r\nR&B"),
+        (None, "Tom &amp;amp; Jerry", "Tom &amp; Jerry"),  # unescaped once, not twice
+        (None, "¯\\_(ツ)_/¯ NA", "¯\\_(ツ)_/¯ NA"),
+        (None, None, None),
+    ],
+)
+def test_comment_text_is_the_original_else_the_display_unescaped(original, display, text):
+    assert comment_text(original, display) == text
+
+
+def test_comment_rows_decode_the_display_of_a_thread_without_original_text():
+    snippet = {"textDisplay": "&quot;Bravo&quot; &amp; &#39;encore&#39;", "likeCount": 0}
+    thread = {"id": "c1", "snippet": {"topLevelComment": {"id": "c1", "snippet": snippet}}}
+    (row,) = comment_rows("v" * 11, {"items": [thread]}, "relevance")
+    assert row["text"] == "\"Bravo\" & 'encore'"
+    assert row["text_display"] == "&quot;Bravo&quot; &amp; &#39;encore&#39;"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import http.client
 import json
 import random
@@ -13,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import pytest
@@ -21,8 +22,9 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from mta_pipeline.config import ConfigError
+from mta_pipeline.core.youtube_api import comment_rows
 from mta_pipeline.demo import youtube_emulator as ye
-from mta_pipeline.demo.youtube_emulator import YouTubeEmulator, html_display
+from mta_pipeline.demo.youtube_emulator import YouTubeEmulator, html_display, plain_display
 
 KEY = "AIzaTEST-emulator-key-0001"
 DISABLED = "AIzaTEST-disabled-key-0002"
@@ -93,6 +95,11 @@ def ids(items: list[dict[str, Any]]) -> list[str]:
     return [item["id"] for item in items]
 
 
+def comment_of(thread: dict[str, Any]) -> dict[str, Any]:
+    """The top-level comment's snippet: where textDisplay and textOriginal live."""
+    return thread["snippet"]["topLevelComment"]["snippet"]
+
+
 # -- videos.list ---------------------------------------------------------------------------
 
 
@@ -161,6 +168,7 @@ def test_content_depends_on_seed_and_vid_only():
     vid = next(v for v in SAMPLE if a.category(v) == b.category(v) == ye.OK)
     assert a.video_resource(vid) == b.video_resource(vid) != c.video_resource(vid)
     assert a.comment_threads(vid) == b.comment_threads(vid)
+    assert a.comment_texts(vid) == b.comment_texts(vid)
 
 
 # -- commentThreads.list -------------------------------------------------------------------
@@ -198,7 +206,8 @@ def test_defaults_are_time_order_20_per_page_and_html(emu):
     assert ids(response["items"]) == ids(emu.comment_threads(vid, order="time")[:20])
     assert response["pageInfo"]["resultsPerPage"] == 20 and response["nextPageToken"]
     snippets = [t["snippet"]["topLevelComment"]["snippet"] for t in response["items"]]
-    assert all(s["textDisplay"] == html_display(s["textOriginal"], vid) for s in snippets)
+    texts = emu.comment_texts(vid, order="time")[:20]
+    assert [s["textDisplay"] for s in snippets] == [html_display(t, vid) for t in texts]
 
 
 def test_html_and_plain_text_formats(emu):
@@ -207,13 +216,17 @@ def test_html_and_plain_text_formats(emu):
     for vid in SAMPLE:
         if emu.category(vid) != ye.OK:
             continue
-        html = threads_call(yt, vid, order="relevance", maxResults=100, textFormat="html")
+        rich = threads_call(yt, vid, order="relevance", maxResults=100, textFormat="html")
         plain = threads_call(yt, vid, order="relevance", maxResults=100, textFormat="plainText")
-        for h, p in zip(html["items"], plain["items"], strict=True):
+        texts = emu.comment_texts(vid)
+        for h, p, text in zip(rich["items"], plain["items"], texts, strict=True):
             hs, ps = h["snippet"]["topLevelComment"]["snippet"], p["snippet"]["topLevelComment"]
             ps = ps["snippet"]
-            assert ps["textDisplay"] == ps["textOriginal"] == hs["textOriginal"]
-            text, shown = hs["textOriginal"], hs["textDisplay"]
+            assert hs.get("textOriginal") == ps.get("textOriginal")  # raw in both formats
+            assert ps.get("textOriginal", text) == text
+            assert ps["textDisplay"] == plain_display(text)
+            shown = hs["textDisplay"]
+            assert shown == html_display(text, vid)
             if "\n" in text:
                 assert "<br>" in shown and "\n" not in shown and "\r" not in shown
                 checked.add("newline")
@@ -229,6 +242,69 @@ def test_html_and_plain_text_formats(emu):
         if len(checked) == 4:
             break
     assert checked == {"newline", "entity", "tag-like", "url"}
+
+
+def test_plain_text_display_carries_entities_and_the_original_stays_raw(emu):
+    """textFormat=plainText: no tags and line breaks kept, yet every & " ' < > is an entity."""
+    yt = service(emu.endpoint)
+    entities = {"&": "&amp;", '"': "&quot;", "'": "&#39;", "<": "&lt;", ">": "&gt;"}
+    seen: Counter[str] = Counter()
+    for vid in SAMPLE:
+        if emu.category(vid) != ye.OK:
+            continue
+        page = threads_call(yt, vid, order="relevance", maxResults=100, textFormat="plainText")
+        for thread, text in zip(page["items"], emu.comment_texts(vid), strict=True):
+            snippet = comment_of(thread)
+            display = snippet["textDisplay"]
+            assert snippet.get("textOriginal", text) == text  # raw, when it is there
+            assert not set(display) & set("\"'<>") and html.unescape(display) == text
+            assert display.count("\n") == text.count("\n") and "<br>" not in display
+            assert display.count("\r") == text.count("\r")
+            for char, entity in entities.items():
+                if char in text:
+                    assert entity in display
+                    seen[char] += 1
+            if text.startswith('"'):
+                assert display.startswith("&quot;")
+                seen["leading quote"] += 1
+        if len(seen) == 6 and min(seen.values()) >= 3:
+            break
+    assert set(seen) == {*entities, "leading quote"} and min(seen.values()) >= 3, seen
+
+
+def test_plain_display_rendering():
+    text = '"Tom" & Jerry\'s <3\r\n¯\\_(ツ)_/¯ at 1:05 https://x.example/?a=1&b=2\n'
+    assert plain_display(text) == (
+        "&quot;Tom&quot; &amp; Jerry&#39;s &lt;3\r\n¯\\_(ツ)_/¯ at 1:05 "
+        "https://x.example/?a=1&amp;b=2\n"
+    )
+
+
+def test_some_threads_come_without_original_text_and_a_client_can_decode_them(emu):
+    lacking = Counter(
+        "textOriginal" in comment_of(t) for vid in SAMPLE for t in emu.comment_threads(vid)
+    )
+    assert 0.02 < lacking[False] / lacking.total() < 0.09
+
+    def lacks_an_escaped_original(vid: str) -> bool:
+        pairs = zip(emu.comment_threads(vid), emu.comment_texts(vid), strict=True)
+        return any(
+            "textOriginal" not in comment_of(t) and set(text) & set("&\"'<>") for t, text in pairs
+        )
+
+    vid = next(v for v in SAMPLE if lacks_an_escaped_original(v))
+    yt = service(emu.endpoint)
+    plain = threads_call(yt, vid, order="relevance", maxResults=100, textFormat="plainText")
+    rich = threads_call(yt, vid, order="relevance", maxResults=100, textFormat="html")
+    texts = emu.comment_texts(vid)
+    for p, h, text in zip(
+        map(comment_of, plain["items"]), map(comment_of, rich["items"]), texts, strict=True
+    ):
+        assert ("textOriginal" in p) == ("textOriginal" in h)  # the same in both formats
+        assert h["textDisplay"] == html_display(text, vid)
+    stored = [row["text"] for row in comment_rows(vid, plain, "relevance")]
+    naive = [c.get("textOriginal", c["textDisplay"]) for c in map(comment_of, plain["items"])]
+    assert stored == texts != naive  # only decoding the display gets every text right
 
 
 def test_html_display_rendering():
@@ -511,11 +587,11 @@ def test_text_covers_the_awkward_cases():
     channel = {v["id"]: v["snippet"]["channelId"] for v in videos}
     descriptions = [v["snippet"]["description"] for v in videos]
     comments = [
-        (vid, t["snippet"]["topLevelComment"]["snippet"])
+        (vid, t["snippet"]["topLevelComment"]["snippet"], text)
         for vid in vids
-        for t in emu.comment_threads(vid)
+        for t, text in zip(emu.comment_threads(vid), emu.comment_texts(vid), strict=True)
     ]
-    texts = [c["textOriginal"] for _, c in comments]
+    texts = [text for _, _, text in comments]
     everything = descriptions + texts
 
     def some(pattern: str, corpus: list[str]) -> bool:
@@ -530,22 +606,28 @@ def test_text_covers_the_awkward_cases():
     assert some("[\u0400-\u04ff]", texts) and some("[\u0400-\u04ff]", descriptions)
     assert some("[\u3040-\u30ff]", texts) and some("[\u3040-\u30ff]", descriptions)
     assert some(r"\A\s*https?://\S+\s*\Z", texts)  # a comment that is only a link
+    assert any(d.startswith('"') and "\t" in d for d in descriptions)
+    assert some(r'\A"[^"\n]+" ', texts) and some(r'\A"[^"]*\Z', texts)  # closed and unclosed
+    assert some(r'\w "\w+" \w', texts) and some(r"\w'\w", texts)
+    assert some(r" & ", texts) and some("<3", texts) and some(r"\\", texts)
+    assert {"NA", "null", "nan"} <= set(texts) and some(r"\w \b(NA|null|NaN)\b", texts)
+    assert some(r"[^\r]\n.", texts) and some(r"\r\n", texts) and some(r"\n\Z", texts)
 
-    uploader = [c for vid, c in comments if c["authorChannelId"]["value"] == channel[vid]]
+    uploader = [c for vid, c, _ in comments if c["authorChannelId"]["value"] == channel[vid]]
     assert uploader
 
     spread: dict[str, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
-    for vid, c in comments:
-        spread[c["textOriginal"]][0].add(c["authorChannelId"]["value"])
-        spread[c["textOriginal"]][1].add(vid)
+    for vid, c, text in comments:
+        spread[text][0].add(c["authorChannelId"]["value"])
+        spread[text][1].add(vid)
     assert any(
         "http" in text and len(authors) >= 3 and len(videos_) >= 3
         for text, (authors, videos_) in spread.items()
     ), "no spam text repeated by several authors on several videos"
 
     by_video: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for vid, c in comments:
-        by_video[vid, c["textOriginal"]].add(c["authorChannelId"]["value"])
+    for vid, c, text in comments:
+        by_video[vid, text].add(c["authorChannelId"]["value"])
     assert any(len(authors) >= 2 for authors in by_video.values())
 
     declared = [v["snippet"].get("defaultLanguage") for v in videos]
@@ -557,7 +639,7 @@ def test_text_covers_the_awkward_cases():
         and v["snippet"].get("defaultLanguage") not in (None, "ru")
     ]
     assert cyrillic_but_not_ru  # declared languages are not to be trusted
-    for _, c in comments:
+    for _, c, _ in comments:
         assert c["authorDisplayName"].startswith("@") and isinstance(c["likeCount"], int)
         assert RFC3339.fullmatch(c["publishedAt"]) and c["updatedAt"] >= c["publishedAt"]
 

@@ -97,7 +97,7 @@ def test_s3_gone_mid_export_fails_clearly_and_keeps_the_old_export(
     with emulated_youtube(monkeypatch):
         assert materialize(defs, instance, "*", [shard], echo=lambda _: None).ok
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
-    tsv = f"lake/mta/export/{config.TSV_FILE}"
+    tsv = f"lake/mta/release/{config.TSV_FILE}"
     old = fs.cat(tsv)
     host, port = s3_endpoint.removeprefix("http://").split(":")
     real_write = Storage.write
@@ -111,10 +111,10 @@ def test_s3_gone_mid_export_fails_clearly_and_keeps_the_old_export(
 
     monkeypatch.setattr(Storage, "write", server_dies_first)
     header_only = ("\t".join(TSV_COLUMNS) + "\n").encode()  # a new, well-formed export
-    monkeypatch.setattr("mta_pipeline.assets.exports.tsv_bytes", lambda rows: header_only)
+    monkeypatch.setattr("mta_pipeline.assets.release.tsv_bytes", lambda rows: header_only)
     outcome = materialize(defs, instance, "mta_tsv", echo=lambda _: None, only_stale=False)
     assert not outcome.ok
-    assert "cannot write s3://lake/mta/export/midi_text_dataset.tsv" in outcome.failures[0]
+    assert "cannot write s3://lake/mta/release/midi_text_dataset.tsv" in outcome.failures[0]
     restarted = ThreadedMotoServer(ip_address=host, port=int(port), verbose=False)
     restarted.start()
     try:

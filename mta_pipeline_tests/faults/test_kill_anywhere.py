@@ -12,7 +12,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from mta_pipeline import config
-from mta_pipeline.core.tsv import tsv_problems
+from mta_pipeline.core.tsv import read_tsv, tsv_problems
 from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
 from mta_pipeline_tests.conftest import isolate_env
 
@@ -23,7 +23,7 @@ def assert_lake_whole(lake: Path) -> None:
     """Every file a reader would take is whole: Parquet parts open, the TSV is well formed."""
     for part in lake.rglob("*.parquet"):
         pq.read_metadata(part)
-    tsv = lake / config.EXPORT_DIR / config.TSV_FILE
+    tsv = lake / config.RELEASE_DIR / config.TSV_FILE
     if tsv.exists():
         assert tsv_problems(tsv.read_bytes()) == []
 
@@ -56,5 +56,5 @@ def test_kills_at_any_moment_leave_whole_files_and_a_rerun_completes(tmp_path, c
             "(SELECT count(*) - count(DISTINCT call_id) FROM youtube_quota)"
         ).fetchone()
     assert counts == (len(corpus.good), len(corpus.good), len(corpus.good), 0, 0)
-    frame = (data / config.LAKE_DIR / config.EXPORT_DIR / config.TSV_FILE).read_text("utf-8")
-    assert len(frame.splitlines()) == len(corpus.good) + 1
+    frame = (data / config.LAKE_DIR / config.RELEASE_DIR / config.TSV_FILE).read_bytes()
+    assert len(read_tsv(frame)) == len(corpus.good) + 1

@@ -1,0 +1,150 @@
+"""The release: `<lake>/release/`, a Hugging Face-loadable dataset folder rebuilt from every
+shard's records and published as one set (resources/folders.py).
+
+One step writes the whole folder, so the TSV, the Parquet files, the MIDI files and the card are
+always from one build; its three assets say what changed for each part: `mta_tsv` (the TSV),
+`mta_parquet` (the config/split Parquet files and the MIDI files) and `mta_dataset_card`
+(`README.md`).
+"""
+
+import hashlib
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mta_pipeline import config, schemas
+from mta_pipeline.assets.results import CODE_VERSION, UNCHANGED, progress, step_outputs
+from mta_pipeline.code_versions import code_version
+from mta_pipeline.core.dataset_card import dataset_card
+from mta_pipeline.core.release import CONFIGS, config_rows, midi_path, release_table, split_files
+from mta_pipeline.core.splits import SPLITS
+from mta_pipeline.core.tsv import TSV_COLUMNS, tsv_bytes
+from mta_pipeline.resources.folders import FolderFile, publish_folder
+from mta_pipeline.resources.storage import Storage, parquet_bytes
+
+GROUP = "exports"
+VERSION = code_version(__name__)
+EAGER = dg.AutomationCondition.eager()
+DEPS = [config.T_MTA_RECORDS]
+TSV, PARQUET, CARD = "mta_tsv", "mta_parquet", "mta_dataset_card"
+
+
+def release_path(name: str) -> str:
+    return f"{config.RELEASE_DIR}/{name}"
+
+
+def ordered_records(storage: Storage) -> pa.Table:
+    """All records in the dataset's order, with `index` (schemas.RECORD_ORDER). No record shard
+    in the lake at all means a wrong lake or nothing built yet: that fails rather than replacing
+    the release with an empty one."""
+    if not storage.glob(f"{config.T_MTA_RECORDS}/shard=*/part.parquet"):
+        raise dg.Failure(
+            f"no mta_records in the lake at {storage.uri(config.T_MTA_RECORDS)}: materialize "
+            "mta_records first (or check MTA_LAKE_URL)."
+        )
+    return schemas.sort_records(storage.read_all(config.T_MTA_RECORDS))
+
+
+def text_coverage(data: pa.Table) -> dict[str, float]:
+    """Shares of records with a description and with at least one reply."""
+    n = max(1, data.num_rows)
+    described = pc.sum(pc.not_equal(data.column("describe"), "")).as_py() or 0
+    replied = pc.sum(pc.not_equal(data.column("reply_1"), "")).as_py() or 0
+    return {"share_with_description": described / n, "share_with_a_reply": replied / n}
+
+
+def _midi_files(storage: Storage, records: pa.Table) -> dict[str, FolderFile]:
+    files = {}
+    for vid, shard, sha in zip(
+        records.column("vid").to_pylist(),
+        records.column("shard").to_pylist(),
+        records.column("sha256").to_pylist(),
+        strict=True,
+    ):
+        source = storage.midi_path(shard, vid)
+        if not source.is_file():
+            raise dg.Failure(
+                f"the MIDI file of {vid} (shard {shard}) is missing at {source}: materialize "
+                f"midi_files for shard {shard} again."
+            )
+        files[midi_path(vid)] = FolderFile.of_path(source, sha)
+    return files
+
+
+def _result(
+    key: str, changed: list[str], prefixes: tuple[str, ...], **metadata
+) -> dg.MaterializeResult:
+    mine = [p for p in changed if p.startswith(prefixes)]
+    return dg.MaterializeResult(
+        asset_key=key,
+        metadata={
+            UNCHANGED: not mine,
+            CODE_VERSION: VERSION,
+            "files_changed": len(mine),
+            **metadata,
+        },
+    )
+
+
+@dg.multi_asset(
+    specs=step_outputs(
+        VERSION,
+        DEPS,
+        {"parquet", "tsv"},
+        mta_tsv="`release/midi_text_dataset.tsv`: MusicTextAlignment's columns, CSV-quoted as "
+        "pandas writes it.",
+        mta_parquet="`release/data/<config>/<split>-*.parquet` and `release/midi/<vid>.mid`.",
+        mta_dataset_card="`release/README.md`: the dataset card with Hugging Face YAML.",
+    ),
+    group_name=GROUP,
+    can_subset=False,
+)
+def mta_release(context: dg.AssetExecutionContext, storage: Storage):
+    """The whole release folder, published as one set."""
+    records = ordered_records(storage)
+    data = release_table(records)
+    tsv = tsv_bytes(data.select(list(TSV_COLUMNS)).to_pylist())
+    files: dict[str, FolderFile] = {config.TSV_FILE: FolderFile.of_bytes(tsv)}
+    configs = {name: config_rows(data, name) for name in CONFIGS}
+    for name, rows in configs.items():
+        for relpath, part in split_files(rows, name).items():
+            files[relpath] = FolderFile.of_bytes(parquet_bytes(part))
+    files.update(_midi_files(storage, records))
+    card = dataset_card(data, configs)
+    files[config.DATASET_CARD] = FolderFile.of_bytes(card.encode("utf-8"))
+    progress(context, f"release: {data.num_rows} records, {len(files)} files; publishing")
+    changed = publish_folder(storage, config.RELEASE_DIR, files)
+    context.log.info(f"release at {storage.uri(config.RELEASE_DIR)}: {len(changed)} files changed")
+    root = dg.MetadataValue.path(storage.uri(config.RELEASE_DIR))
+    coverage = {k: round(v, 4) for k, v in text_coverage(data).items()}
+    yield _result(
+        TSV,
+        changed,
+        (config.TSV_FILE,),
+        rows=data.num_rows,
+        bytes=len(tsv),
+        sha256=hashlib.sha256(tsv).hexdigest(),
+        **{"dagster/uri": dg.MetadataValue.path(storage.uri(release_path(config.TSV_FILE)))},
+        **coverage,
+    )
+    counts = {
+        f"{name}_{split}": int(pc.sum(pc.equal(rows.column("split"), split)).as_py() or 0)
+        for name, rows in configs.items()
+        for split in SPLITS
+    }
+    yield _result(
+        PARQUET,
+        changed,
+        ("data/", "midi/"),
+        **{"dagster/uri": root},
+        **counts,
+        midi_files=data.num_rows,
+    )
+    yield _result(
+        CARD,
+        changed,
+        (config.DATASET_CARD,),
+        card=dg.MetadataValue.md(card.split("\n---\n", 1)[-1]),
+        **{"dagster/uri": dg.MetadataValue.path(storage.uri(release_path(config.DATASET_CARD)))},
+    )

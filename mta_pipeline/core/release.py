@@ -1,0 +1,124 @@
+"""What the release folder holds, computed from the records (no I/O here).
+
+Layout (Hugging Face's conventions, so `datasets.load_dataset("<release dir>")` reads it):
+`README.md` (the card, YAML front matter naming the configs), `data/<config>/<split>-NNNNN-of-
+NNNNN.parquet` for every config and split, `midi/<vid>.mid`, `midi_text_dataset.tsv`.
+
+Configs: `default` every record; `curated` GiantMIDI's curated subset (`curated`:
+`giant_midi_piano = 1` and `surname_in_youtube_title = 1`); `clean_en` the curated records with
+English human text (an English description, or an English reply that is not spam).
+
+Privacy: no author names and no channel ids (the uploader's included) leave the lake; comments
+keep `is_uploader`. The raw (uncleaned) texts stay in the lake's `mta_records` too.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mta_pipeline.core.splits import SPLITS
+
+CONFIGS = ("default", "curated", "clean_en")
+CONFIG_DESCRIPTIONS = {
+    "default": "every record",
+    "curated": "GiantMIDI's curated subset: giant_midi_piano = 1 and surname_in_youtube_title = 1",
+    "clean_en": "curated records with English human text (description or a non-spam reply)",
+}
+MIDI_DIR = "midi"
+ROWS_PER_FILE = 20_000
+# Not in the release: who wrote what (privacy), lake bookkeeping, and raw text.
+PRIVATE = ("channel_id", "channel_title", "shard", "member", "describe_raw")
+PRIVATE_COMMENT_FIELDS = ("author_channel_id", "text_raw")
+
+
+def midi_path(vid: str) -> str:
+    """Where a record's MIDI file is, relative to the release root."""
+    return f"{MIDI_DIR}/{vid}.mid"
+
+
+def _public_comments(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The comments lists without the private struct fields."""
+    chunks = []
+    for chunk in column.chunks:
+        structs = chunk.values
+        keep = [
+            (f.name, structs.field(i))
+            for i, f in enumerate(structs.type)
+            if f.name not in PRIVATE_COMMENT_FIELDS
+        ]
+        inner = pa.StructArray.from_arrays(
+            [a for _, a in keep],
+            fields=[structs.type.field(n) for n, _ in keep],
+            mask=structs.is_null() if structs.null_count else None,
+        )
+        chunks.append(pa.ListArray.from_arrays(chunk.offsets, inner, mask=chunk.is_null()))
+    return pa.chunked_array(chunks, type=pa.list_(chunks[0].type.value_type) if chunks else None)
+
+
+def release_table(records: pa.Table) -> pa.Table:
+    """The release's rows: ordered records (with `index`), `midi_path` after the TSV columns,
+    private columns dropped."""
+    data = records.drop_columns([c for c in PRIVATE if c in records.column_names])
+    if data.num_rows:
+        i = data.schema.get_field_index("comments")
+        data = data.set_column(i, "comments", _public_comments(data.column("comments")))
+    else:
+        data = data.drop_columns(["comments"]).append_column(
+            "comments", pa.array([], _public_type(records.schema.field("comments").type))
+        )
+    paths = pa.array([midi_path(v) for v in data.column("vid").to_pylist()], pa.string())
+    return data.add_column(data.schema.get_field_index("reply_5") + 1, "midi_path", paths)
+
+
+def _public_type(list_type: pa.ListType) -> pa.DataType:
+    fields = [f for f in list_type.value_type if f.name not in PRIVATE_COMMENT_FIELDS]
+    return pa.list_(pa.struct(fields))
+
+
+def _has_english_text(row: dict) -> bool:
+    if row["describe_lang"] == "en" and row["describe"]:
+        return True
+    return any(c["lang"] == "en" and not c["is_spam"] for c in row["comments"] or [])
+
+
+def config_rows(data: pa.Table, name: str) -> pa.Table:
+    """The release rows of one config."""
+    if name == "default":
+        return data
+    curated = data.filter(pc.equal(data.column("curated"), True))
+    if name == "curated":
+        return curated
+    if name == "clean_en":
+        mask = [
+            _has_english_text(r)
+            for r in curated.select(["describe", "describe_lang", "comments"]).to_pylist()
+        ]
+        return curated.filter(pa.array(mask, pa.bool_()))
+    raise ValueError(f"unknown config {name!r}; the configs are {', '.join(CONFIGS)}")
+
+
+def split_files(data: pa.Table, name: str) -> dict[str, pa.Table]:
+    """`data/<config>/<split>-NNNNN-of-NNNNN.parquet` → rows, every split present (an empty
+    split gets one empty file, so every config loads with train, validation and test)."""
+    files = {}
+    for split in SPLITS:
+        rows = data.filter(pc.equal(data.column("split"), split))
+        n = max(1, -(-rows.num_rows // ROWS_PER_FILE))
+        for k in range(n):
+            part = rows.slice(k * ROWS_PER_FILE, ROWS_PER_FILE)
+            files[f"data/{name}/{split}-{k:05d}-of-{n:05d}.parquet"] = part
+    return files
+
+
+def configs_yaml() -> list[str]:
+    """The `configs:` block of the card's YAML front matter."""
+    lines = ["configs:"]
+    for name in CONFIGS:
+        lines.append(f"- config_name: {name}")
+        if name == "default":
+            lines.append("  default: true")
+        lines.append("  data_files:")
+        for split in SPLITS:
+            lines += [f"  - split: {split}", f"    path: data/{name}/{split}-*.parquet"]
+    return lines
