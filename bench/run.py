@@ -5,7 +5,8 @@
 One generated corpus of `--count` files serves every figure: MIDI features (pipeline against a
 naive single-process pretty_midi loop, and peak memory), YouTube scraping at 50 ms emulator
 latency (units per video, videos per second against a sequential loop), a no-change rerun of the
-whole graph against the full run, and the export rebuild. Medians of `--repeat` runs where a
+whole graph against the full run, and the release build (first, unchanged and after one record
+changed), with the split record shares at that size. Medians of `--repeat` runs where a
 figure is cheap enough to repeat; each figure says how many runs it is.
 """
 
@@ -29,6 +30,7 @@ import dagster as dg
 from bench.youtube import naive as naive_scrape
 from mta_pipeline import config
 from mta_pipeline.core.feature_batch import default_workers, extract_all
+from mta_pipeline.core.splits import SPLITS
 from mta_pipeline.demo.corpus import generate_corpus
 from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
 from mta_pipeline.resources.scrape_journal import read_ledger
@@ -132,8 +134,8 @@ def main() -> None:
                 for name, selection in (
                     ("ingest", "group:giantmidi"),
                     ("scrape", "youtube_videos,youtube_comments"),
-                    ("records", "comment_repetition,mta_records"),
-                    ("exports", "mta_tsv,mta_parquet,mta_dataset_card"),
+                    ("records", "comment_repetition,composer_splits,mta_removals,mta_records"),
+                    ("release", "mta_tsv"),
                 ):
                     started = time.perf_counter()
                     outcome = materialize(defs, instance, selection, echo=quiet)
@@ -151,24 +153,33 @@ def main() -> None:
                     assert materialize(defs, instance, "*", echo=quiet).ok
                     reruns.append(time.perf_counter() - started)
                 rerun_units = emulator.units_used - units_before
-                exports = []
+                release_root = tmp_path / "data" / "lake" / config.RELEASE_DIR
+                unchanged, rebuilt = [], []
                 for _ in range(args.repeat):
                     started = time.perf_counter()
-                    assert materialize(
-                        defs,
-                        instance,
-                        "mta_tsv,mta_parquet,mta_dataset_card",
-                        echo=quiet,
-                        only_stale=False,
-                    ).ok
-                    exports.append(time.perf_counter() - started)
+                    assert materialize(defs, instance, "mta_tsv", echo=quiet, only_stale=False).ok
+                    unchanged.append(time.perf_counter() - started)
+                    (release_root / ".manifest.json").write_text("{}")  # every file changed
+                    started = time.perf_counter()
+                    assert materialize(defs, instance, "mta_tsv", echo=quiet, only_stale=False).ok
+                    rebuilt.append(time.perf_counter() - started)
+                release_mb = (
+                    sum(p.stat().st_size for p in release_root.rglob("*") if p.is_file()) / 1e6
+                )
+                splits = storage.read_table(config.T_COMPOSER_SPLITS).to_pylist()
+                per_split = {
+                    s: sum(r["records"] for r in splits if r["split"] == s) for s in SPLITS
+                }
+                composers = {
+                    s: sum(1 for r in splits if r["split"] == s and r["records"]) for s in SPLITS
+                }
             sample = sorted(corpus.good)[: args.naive_sample]
             naive_scrape_s, naive_calls = naive_scrape(
                 emulator.endpoint, sample, config.DEMO_API_KEY
             )
         finally:
             emulator.stop()
-        tsv_bytes = (tmp_path / "data" / "lake" / "export" / config.TSV_FILE).stat().st_size
+        tsv_bytes = (release_root / config.TSV_FILE).stat().st_size
 
     n = len(paths)
     pipe_rate = videos / timings["scrape"]
@@ -214,18 +225,35 @@ def main() -> None:
         "| | time | quota units |",
         "|---|---:|---:|",
         f"| full run of the graph (ingest {timings['ingest']:.0f} s, scrape "
-        f"{timings['scrape']:.0f} s, records {timings['records']:.0f} s, exports "
-        f"{timings['exports']:.0f} s) | {full_s:.1f} s | {units} |",
+        f"{timings['scrape']:.0f} s, records {timings['records']:.0f} s, release "
+        f"{timings['release']:.0f} s) | {full_s:.1f} s | {units} |",
         f"| no-change rerun of the whole graph (median of {args.repeat}) | {rerun_s:.1f} s | "
         f"{rerun_units} |",
         "",
         f"The rerun takes **{100 * rerun_s / full_s:.1f} %** of the full run (target < 5 %).",
         "",
-        "## Exports",
+        "## Release",
         "",
-        f"Rebuilding TSV + Parquet + dataset card from all {n} records (DuckDB views are kept "
-        f"current by `mta_records`): median **{statistics.median(exports):.1f} s** of "
-        f"{args.repeat}; the TSV is {tsv_bytes / 1e6:.1f} MB.",
+        f"The release folder from all {n} records (TSV, three configs × three splits of "
+        f"Parquet, {n} MIDI files, the card; {release_mb:.0f} MB, the TSV {tsv_bytes / 1e6:.1f} "
+        "MB):",
+        "",
+        "| | time |",
+        "|---|---:|",
+        f"| first build (part of the full run above) | {timings['release']:.1f} s |",
+        f"| every file rewritten (manifest cleared; median of {args.repeat}) | "
+        f"{statistics.median(rebuilt):.1f} s |",
+        f"| nothing changed (median of {args.repeat}) | {statistics.median(unchanged):.1f} s |",
+        "",
+        "Record shares of the composer splits at this size (target 80/10/10):",
+        "",
+        "| split | records | share | composers |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {s} | {per_split[s]} | {per_split[s] / max(1, sum(per_split.values())):.1%} | "
+            f"{composers[s]} |"
+            for s in SPLITS
+        ),
         "",
     ]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
