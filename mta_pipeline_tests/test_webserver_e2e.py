@@ -38,7 +38,7 @@ WEBSERVER = str(Path(sys.executable).with_name("dagster-webserver"))
 ASSET_JOB = "__ASSET_JOB"
 READY_TIMEOUT_S = 120
 RUN_TIMEOUT_S = 180
-SETUP_ASSETS = ["giantmidi_archive", "giantmidi_metadata"]
+SETUP_ASSETS = ["giantmidi_archive", "giantmidi_metadata", "mta_removals"]
 SHARD_ASSETS = [
     "midi_files",
     "midi_rejects",
@@ -47,8 +47,9 @@ SHARD_ASSETS = [
     "youtube_videos",
     "youtube_comments",
     "youtube_comment_status",
-    "mta_records",
 ]
+# Splits are decided over the whole corpus, so they run between a shard's files and its records.
+CORPUS_ASSETS = ["composer_splits"]
 DONE = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 LOCATIONS_QUERY = """
@@ -235,6 +236,10 @@ def test_partitioned_run_launched_over_graphql(tmp_path, corpus, monkeypatch):
             _launch_and_wait(client, port, location, SETUP_ASSETS, log)
             _launch_and_wait(
                 client, port, location, SHARD_ASSETS, log, tags={"dagster/partition": shard}
+            )
+            _launch_and_wait(client, port, location, CORPUS_ASSETS, log)
+            _launch_and_wait(
+                client, port, location, ["mta_records"], log, tags={"dagster/partition": shard}
             )
 
     with duckdb.connect(str(config.duckdb_path()), read_only=True) as db:

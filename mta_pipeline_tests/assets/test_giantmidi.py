@@ -98,9 +98,9 @@ def test_an_unset_metadata_url_keeps_the_previous_metadata(data_env, instance, m
     assert pq.read_metadata(lake / f"{config.T_GIANTMIDI_METADATA}.parquet").num_rows == rows
 
 
-def test_exports_refuse_to_replace_files_when_the_lake_holds_no_records(data_env, instance):
+def test_the_release_refuses_to_replace_files_when_the_lake_holds_no_records(data_env, instance):
     result = run_assets(instance, ["mta_tsv", "mta_parquet", "mta_dataset_card"])
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "no mta_records in the lake" in failure.step_failure_data.error.message
-    assert not (data_env / config.LAKE_DIR / config.EXPORT_DIR).exists()
+    assert not (data_env / config.LAKE_DIR / config.RELEASE_DIR).exists()

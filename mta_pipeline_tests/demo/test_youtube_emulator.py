@@ -230,8 +230,8 @@ def test_html_and_plain_text_formats(emu):
             if "\n" in text:
                 assert "<br>" in shown and "\n" not in shown and "\r" not in shown
                 checked.add("newline")
-            if "&amp;" in text:
-                assert "&amp;amp;" in shown
+            if "&" in text:
+                assert "&amp;" in shown
                 checked.add("entity")
             if "<3" in text:
                 assert "&lt;3" in shown and "<3" not in shown
