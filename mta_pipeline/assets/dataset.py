@@ -16,7 +16,7 @@ from mta_pipeline.core.text_clean import clean_text
 from mta_pipeline.core.text_flags import repeated_signatures
 from mta_pipeline.core.tsv import TSV_COLUMNS
 from mta_pipeline.partitions import shard_partitions
-from mta_pipeline.resources.release import ReleaseSettings
+from mta_pipeline.resources.release import ReleaseSettings, removal_rows
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline.summaries import bars_markdown, counts_markdown
 
@@ -77,13 +77,30 @@ def comment_repetition(context: dg.AssetExecutionContext, storage: Storage) -> d
     )
 
 
-@dg.asset(group_name="dataset", code_version=VERSION, kinds={"python", "parquet"})
-def mta_removals(release: ReleaseSettings, storage: Storage) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="dataset",
+    code_version=VERSION,
+    # No inputs: `mta materialize` runs it every time; under Dagster's automation, hourly.
+    automation_condition=dg.AutomationCondition.on_cron("0 * * * *"),
+    kinds={"python", "parquet"},
+)
+def mta_removals(
+    context: dg.AssetExecutionContext, release: ReleaseSettings, storage: Storage
+) -> dg.MaterializeResult:
     """The removal list (`MTA_REMOVALS`) as a table: video and comment ids kept out of every
-    record and release. Read on every run (it has no inputs); when the list changes, the
-    records are rebuilt without them."""
-    removals = release.removal_list()
-    data = schemas.to_table(config.T_MTA_REMOVALS, removals.rows())
+    record and release. When the list changes, the records and the release are rebuilt without
+    them. An unset `MTA_REMOVALS` keeps the stored list: a process started without the setting
+    (a daemon, a second shell) must never bring removed texts back; an empty file clears it."""
+    stored = storage.read_table(config.T_MTA_REMOVALS)
+    if not release.removals.strip() and stored is not None and stored.num_rows:
+        context.log.warning(
+            f"{config.MTA_REMOVALS} is unset: keeping the {stored.num_rows} stored removals "
+            "(point it at an empty file to clear them)"
+        )
+        rows = stored.to_pylist()
+    else:
+        rows = release.removal_list().rows()
+    data = schemas.to_table(config.T_MTA_REMOVALS, rows)
     written = storage.publish(config.T_MTA_REMOVALS, data)
     return table_result(
         config.T_MTA_REMOVALS,
@@ -91,7 +108,10 @@ def mta_removals(release: ReleaseSettings, storage: Storage) -> dg.MaterializeRe
         written=written,
         code_version=VERSION,
         uri=storage.table_uri(config.T_MTA_REMOVALS),
-        metadata={"videos": len(removals.vids), "comments": len(removals.comment_ids)},
+        metadata={
+            "videos": sum(r["kind"] == "vid" for r in rows),
+            "comments": sum(r["kind"] == "comment" for r in rows),
+        },
     )
 
 
@@ -225,7 +245,7 @@ def mta_records(context: dg.AssetExecutionContext, storage: Storage) -> dg.Mater
     meta = _metadata_by_vid(storage)
     repeated = _repeated_texts(context, storage)
     splits = _splits(storage)
-    removed = storage.read_rows(config.T_MTA_REMOVALS)
+    removed = removal_rows(storage)
     removed_vids = {r["id"] for r in removed if r["kind"] == "vid"}
     removed_comments = frozenset(r["id"] for r in removed if r["kind"] == "comment")
     records = []

@@ -21,12 +21,13 @@ from mta_pipeline.core.release import CONFIGS, config_rows, midi_path, release_t
 from mta_pipeline.core.splits import SPLITS
 from mta_pipeline.core.tsv import TSV_COLUMNS, tsv_bytes
 from mta_pipeline.resources.folders import FolderFile, publish_folder
+from mta_pipeline.resources.release import removal_rows
 from mta_pipeline.resources.storage import Storage, parquet_bytes
 
 GROUP = "exports"
 VERSION = code_version(__name__)
 EAGER = dg.AutomationCondition.eager()
-DEPS = [config.T_MTA_RECORDS]
+DEPS = [config.T_MTA_RECORDS, config.T_MTA_REMOVALS]
 TSV, PARQUET, CARD = "mta_tsv", "mta_parquet", "mta_dataset_card"
 
 
@@ -43,7 +44,23 @@ def ordered_records(storage: Storage) -> pa.Table:
             f"no mta_records in the lake at {storage.uri(config.T_MTA_RECORDS)}: materialize "
             "mta_records first (or check MTA_LAKE_URL)."
         )
-    return schemas.sort_records(storage.read_all(config.T_MTA_RECORDS))
+    records = storage.read_all(config.T_MTA_RECORDS)
+    removed = removal_rows(storage)
+    vids = pa.array([r["id"] for r in removed if r["kind"] == "vid"], pa.string())
+    comment_ids = {r["id"] for r in removed if r["kind"] == "comment"}
+    if len(vids):
+        records = records.filter(pc.invert(pc.is_in(records.column("vid"), vids)))
+    if comment_ids and _holds_any(records, comment_ids):
+        raise dg.Failure(
+            "mta_records still holds comments on the removal list: a record shard was not "
+            "rebuilt after the list changed; run `mta materialize` (it rebuilds them) first."
+        )
+    return schemas.sort_records(records)
+
+
+def _holds_any(records: pa.Table, comment_ids: set[str]) -> bool:
+    ids = pc.struct_field(pc.list_flatten(records.column("comments")), "comment_id")
+    return bool(pc.any(pc.is_in(ids, pa.array(sorted(comment_ids), pa.string()))).as_py())
 
 
 def text_coverage(data: pa.Table) -> dict[str, float]:

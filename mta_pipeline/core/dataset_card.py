@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-from mta_pipeline.core.release import CONFIG_DESCRIPTIONS, CONFIGS, configs_yaml
-from mta_pipeline.core.splits import SPLITS
+from mta_pipeline.core.release import CONFIG_DESCRIPTIONS, CONFIGS, configs_yaml, present_splits
+from mta_pipeline.core.splits import SPLITS, composer_key
 from mta_pipeline.core.text_flags import UND_BELOW
 from mta_pipeline.core.tsv import TSV_COLUMNS
 
@@ -34,7 +34,8 @@ SOURCES = f"""\
   CC BY 4.0.
 - **YouTube descriptions and comments** belong to their authors. They were collected through the
   YouTube Data API v3 for research on music and language; respect YouTube's terms of service and
-  the authors' rights. The release carries no author names or channel ids.
+  the authors' rights. The release has no author names, channel ids or comment ids as columns;
+  the texts are as their authors wrote them and may mention channels.
 """
 
 RULES = f"""\
@@ -67,13 +68,15 @@ and a new composer goes to the split furthest below its target. GiantMIDI's own 
 
 Video and comment ids on the removal list (`MTA_REMOVALS`) are removed from every release: a
 removed video loses its record, MIDI file and text; a removed comment disappears from `comments`
-and from the replies. To ask for a removal, open an issue with the video or comment id.
+and from the replies. To ask for a removal, open an issue in the mta-pipeline repository with
+the video or comment id.
 
 ## The TSV
 
 `midi_text_dataset.tsv`: UTF-8, a header line, columns `{", ".join(TSV_COLUMNS)}`, written as
 `pandas.DataFrame.to_csv(sep="\\t")` writes (a field with a tab, line break or double quote is
-quoted, quotes doubled; empty text is `""`). `index` is 0..n-1 in the order of `old_id` (the
+quoted, quotes doubled), except that empty text is written `""` (so DuckDB can tell it from a
+missing `old_id`). `index` is 0..n-1 in the order of `old_id` (the
 record's 0-based row in GiantMIDI's metadata; empty when the video is not in it), then `vid`.
 """
 
@@ -92,7 +95,8 @@ rows = list(csv.reader(open("midi_text_dataset.tsv", newline="", encoding="utf-8
 ```
 
 DuckDB: `SELECT * FROM read_csv('midi_text_dataset.tsv', delim='\\t', header=true,
-all_varchar=true)` (add `allow_quoted_nulls=false` to read empty text as '' rather than NULL).
+all_varchar=true)` (add `allow_quoted_nulls=false` to read empty text as '' rather than NULL, and
+`quote='"', escape='"'` to skip DuckDB's guessing of the quote character).
 Each record's MIDI file is `midi_path`, relative to the release folder.
 """
 
@@ -116,7 +120,7 @@ def _size_category(n: int) -> str:
     return "100K<n<1M"
 
 
-def _front_matter(n: int) -> list[str]:
+def _front_matter(n: int, present: Mapping[str, list[str]]) -> list[str]:
     return [
         "---",
         "license: cc-by-4.0",
@@ -132,7 +136,7 @@ def _front_matter(n: int) -> list[str]:
         "tags:",
         *(f"- {t}" for t in ("music", "midi", "symbolic-music", "piano", "classical-music")),
         *(f"- {t}" for t in ("giantmidi-piano", "youtube-comments", "music-text")),
-        *configs_yaml(),
+        *configs_yaml(present),
         "---",
     ]
 
@@ -170,7 +174,7 @@ def dataset_card(data: pa.Table, configs: Mapping[str, pa.Table]) -> str:
     comments = [c for r in rows for c in r["comments"] or []]
     split_counts = Counter(r["split"] for r in rows)
     lines = [
-        *_front_matter(n),
+        *_front_matter(n, present_splits(configs)),
         "",
         "# Music–Text Alignment dataset",
         "",
@@ -195,7 +199,7 @@ def dataset_card(data: pa.Table, configs: Mapping[str, pa.Table]) -> str:
     lines += [
         "",
         f"- records (good MIDI files): {n}; composers: "
-        f"{len({(r['surname'], r['firstname']) for r in rows})}",
+        f"{len({composer_key(r['surname'], r['firstname']) for r in rows})}",
         f"- record shares by split: {shares}",
         f"- with a description: {len(described)}; with at least one reply: "
         f"{sum(1 for r in rows if r['n_replies'])}; comments kept: {len(comments)} "
@@ -211,7 +215,8 @@ def dataset_card(data: pa.Table, configs: Mapping[str, pa.Table]) -> str:
         "",
         "## Files",
         "",
-        "- `data/<config>/<split>-NNNNN-of-NNNNN.parquet`: the records of each config and split.",
+        "- `data/<config>/<split>-NNNNN-of-NNNNN.parquet`: the records of each config and split",
+        "  (a split without records has no file, so it is not offered when loading).",
         "- `midi/<vid>.mid`: the MIDI file of every record (`midi_path`).",
         "- `midi_text_dataset.tsv`: the MusicTextAlignment columns of every record.",
         "",

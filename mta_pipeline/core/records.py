@@ -6,19 +6,18 @@ earlier (better-ranked) one are dropped, and so are comments on the removal list
 `reply_1..reply_5` are the kept comments that are not spam, in relevance order; every kept
 comment, spam included, is in `comments` with its flags. GiantMIDI's curation columns come from
 its metadata; `curated` is its own subset rule (`giant_midi_piano = 1` and
-`surname_in_youtube_title = 1`). Descriptions are raw text from the API, with any HTML entities
-decoded (`html.unescape`) before cleaning.
+`surname_in_youtube_title = 1`). Descriptions are raw text from the API, with complete HTML
+entities decoded (`text_clean.decode_entities`) before cleaning.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mta_pipeline.core.captions import caption
 from mta_pipeline.core.midi_features import FEATURE_COLUMNS
-from mta_pipeline.core.text_clean import clean_text
+from mta_pipeline.core.text_clean import clean_text, decode_entities
 from mta_pipeline.core.text_flags import URL_RE, detect_language, is_repeated, is_spam
 
 N_REPLIES = 5
@@ -104,7 +103,7 @@ def build_record(
     video = video or {}
     meta = meta or {}
     description_raw = video.get("description") or ""
-    description = clean_text(html.unescape(description_raw))
+    description = clean_text(decode_entities(description_raw))
     describe_stats = text_stats(description)
     kept = clean_comments(comments, video.get("channel_id"), repeated, removed)
     replies = [c["text"] for c in kept if not c["is_spam"]][:N_REPLIES]

@@ -6,13 +6,18 @@ NNNNN.parquet` for every config and split, `midi/<vid>.mid`, `midi_text_dataset.
 
 Configs: `default` every record; `curated` GiantMIDI's curated subset (`curated`:
 `giant_midi_piano = 1` and `surname_in_youtube_title = 1`); `clean_en` the curated records with
-English human text (an English description, or an English reply that is not spam).
+English human text (an English description, or an English comment among the five replies).
+A split without records has no file and is left out of its config's `data_files` (the
+`datasets` library cannot load an empty Parquet file); a config without records is left out.
 
-Privacy: no author names and no channel ids (the uploader's included) leave the lake; comments
-keep `is_uploader`. The raw (uncleaned) texts stay in the lake's `mta_records` too.
+Privacy: no author names, channel ids or comment ids (the API resolves a comment id to its author)
+leave the lake as columns; comments keep `is_uploader`. Texts are as their authors wrote them, so
+they may mention a channel. The raw (uncleaned) texts stay in the lake's `mta_records` too.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +34,7 @@ MIDI_DIR = "midi"
 ROWS_PER_FILE = 20_000
 # Not in the release: who wrote what (privacy), lake bookkeeping, and raw text.
 PRIVATE = ("channel_id", "channel_title", "shard", "member", "describe_raw")
-PRIVATE_COMMENT_FIELDS = ("author_channel_id", "text_raw")
+PRIVATE_COMMENT_FIELDS = ("author_channel_id", "comment_id", "text_raw")
 
 
 def midi_path(vid: str) -> str:
@@ -40,7 +45,7 @@ def midi_path(vid: str) -> str:
 def _public_comments(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """The comments lists without the private struct fields."""
     chunks = []
-    for chunk in column.chunks:
+    for chunk in [column.combine_chunks()]:  # offsets of a sliced chunk cannot take a mask
         structs = chunk.values
         keep = [
             (f.name, structs.field(i))
@@ -77,9 +82,12 @@ def _public_type(list_type: pa.ListType) -> pa.DataType:
 
 
 def _has_english_text(row: dict) -> bool:
+    """An English description, or an English comment among the five replies (the first five
+    comments that are not spam, as `reply_1..reply_5` are)."""
     if row["describe_lang"] == "en" and row["describe"]:
         return True
-    return any(c["lang"] == "en" and not c["is_spam"] for c in row["comments"] or [])
+    replies = [c for c in row["comments"] or [] if not c["is_spam"]][:5]
+    return any(c["lang"] == "en" for c in replies)
 
 
 def config_rows(data: pa.Table, name: str) -> pa.Table:
@@ -99,26 +107,39 @@ def config_rows(data: pa.Table, name: str) -> pa.Table:
 
 
 def split_files(data: pa.Table, name: str) -> dict[str, pa.Table]:
-    """`data/<config>/<split>-NNNNN-of-NNNNN.parquet` → rows, every split present (an empty
-    split gets one empty file, so every config loads with train, validation and test)."""
+    """`data/<config>/<split>-NNNNN-of-NNNNN.parquet` → rows, for the splits with records."""
     files = {}
     for split in SPLITS:
         rows = data.filter(pc.equal(data.column("split"), split))
-        n = max(1, -(-rows.num_rows // ROWS_PER_FILE))
+        if not rows.num_rows:
+            continue
+        n = -(-rows.num_rows // ROWS_PER_FILE)
         for k in range(n):
             part = rows.slice(k * ROWS_PER_FILE, ROWS_PER_FILE)
             files[f"data/{name}/{split}-{k:05d}-of-{n:05d}.parquet"] = part
     return files
 
 
-def configs_yaml() -> list[str]:
-    """The `configs:` block of the card's YAML front matter."""
+def configs_yaml(present: Mapping[str, Sequence[str]]) -> list[str]:
+    """The `configs:` block of the card's YAML front matter; `present` names each config's
+    splits that have records."""
     lines = ["configs:"]
     for name in CONFIGS:
+        splits = [s for s in SPLITS if s in present.get(name, ())]
+        if not splits:
+            continue
         lines.append(f"- config_name: {name}")
         if name == "default":
             lines.append("  default: true")
         lines.append("  data_files:")
-        for split in SPLITS:
+        for split in splits:
             lines += [f"  - split: {split}", f"    path: data/{name}/{split}-*.parquet"]
     return lines
+
+
+def present_splits(configs: Mapping[str, pa.Table]) -> dict[str, list[str]]:
+    """The splits with records, per config."""
+    return {
+        name: [s for s in SPLITS if pc.any(pc.equal(rows.column("split"), s)).as_py()]
+        for name, rows in configs.items()
+    }

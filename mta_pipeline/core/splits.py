@@ -21,8 +21,8 @@ TARGETS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
 def composer_key(surname: str | None, firstname: str | None) -> str:
     """One composer, however the names are spelled in Unicode or case."""
-    text = f"{surname or ''}|{firstname or ''}"
-    return unicodedata.normalize("NFC", text).casefold().strip()
+    text = f"{(surname or '').strip()}|{(firstname or '').strip()}"
+    return unicodedata.normalize("NFC", text).casefold()
 
 
 def assign_splits(counts: Mapping[str, int], known: Mapping[str, str]) -> dict[str, str]:

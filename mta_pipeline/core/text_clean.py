@@ -12,6 +12,7 @@ trimmed. Emoji, CJK and Cyrillic pass through untouched.
 from __future__ import annotations
 
 import html
+import html.entities
 import re
 import unicodedata
 
@@ -21,6 +22,24 @@ NEWLINES_RE = re.compile(r"\r\n|\r|\u2028|\u2029")
 SPACES_RE = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 LINE_END_RE = re.compile(r" *\n *")
 BLANK_LINES_RE = re.compile(r"\n{3,}")
+# A complete HTML entity, with its `;`: `&amp;`, `&#39;`, `&#x27;`. `html.unescape` alone also
+# decodes legacy forms without `;`, which turns the URL query `?a=1&region=us` into `?a=1®ion=us`.
+ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def decode_entities(text: str) -> str:
+    """Complete HTML entities decoded (`&amp;` → `&`), everything else untouched.
+
+    For descriptions: the API returns them raw, yet some carry entities (pasted from web pages or
+    written by upload tools), and a reader wants the characters. Only complete entities are
+    decoded, so URLs and text that merely contain `&` keep their bytes."""
+    return ENTITY_RE.sub(_decode_entity, text)
+
+
+def _decode_entity(match: re.Match[str]) -> str:
+    entity = match.group()
+    known = entity[1] == "#" or entity[1:] in html.entities.html5
+    return html.unescape(entity) if known else entity  # `&notanentity;` is not `¬anentity;`
 
 
 def drop_tags(text: str) -> str:

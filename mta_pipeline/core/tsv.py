@@ -3,14 +3,18 @@
 Fields are written as `pandas.DataFrame.to_csv(sep="\\t")` and Python's `csv` module write them:
 a field holding a tab, a line break or a double quote is wrapped in double quotes with inner
 quotes doubled; nothing else is escaped, so text reads back exactly as its authors wrote it.
-One deliberate difference: an empty *string* is written `""` and a missing value (NULL, only
-`old_id` can be one) as nothing. pandas and `csv.reader` read both as the empty string; DuckDB's
-`read_csv` reads `""` as '' and an unquoted empty field as NULL, so each of these gives back
-every field of the `dataset` view:
+Two deliberate differences: a lone `\\r` is quoted too (pandas leaves it bare, and readers then
+split the record), and an empty *string* is written `""` while a missing value (NULL; only
+`old_id` can be one) is written as nothing. pandas and `csv.reader` read both as the empty string,
+so these give back every field of the `dataset` view:
 
     pandas.read_csv(path, sep="\\t", keep_default_na=False, dtype=str)
     csv.reader(open(path, newline="", encoding="utf-8"), delimiter="\\t")
-    duckdb: read_csv(path, delim='\\t', header=true, all_varchar=true)
+
+DuckDB's `read_csv(path, delim='\\t', header=true, all_varchar=true)` gives back every text, but
+reads an empty field, quoted or not, as NULL; with `allow_quoted_nulls=false` it reads `""` as ''
+and the bare empty field as NULL, exactly the view (`quote='"', escape='"'` spares it guessing the
+quote character from a sample).
 
 and a plain `pandas.read_csv(path, sep="\\t")` never merges or splits records (it only turns
 words like `NA` into NaN, as pandas does for any file).

@@ -5,11 +5,13 @@ writes only the files whose content changed and says which.
 
 - Local lake: the new folder is assembled beside the old one (unchanged files hard-linked from it,
   so a rebuild costs only what changed), synced, and swapped in with two renames under a file
-  lock. A reader sees the old set or the new set, never a mix; a crash leaves the old folder (or,
+  lock (the manifest is read under it too). A reader sees the old set or the new set, never a
+  mix (between the renames, for an instant, no folder); a crash leaves the old folder (or,
   between the two renames, `.<name>.previous-*`, which the next publish puts back).
-- S3 has no multi-object transaction: changed files are uploaded first, the card (`README.md`)
-  and the manifest last, and files no longer in the set deleted after, so every object is whole
-  and the card never names a data file that is not there yet.
+- S3 has no multi-object transaction: changed or missing files are uploaded first, the card
+  (`README.md`) and the manifest last, then every object under the prefix that is not in the set
+  is deleted (found by listing, so files left by a crash or a lost manifest go too). Every object
+  is whole and the card never names a data file that is not there yet.
 """
 
 from __future__ import annotations
@@ -59,70 +61,94 @@ def read_manifest(storage: Storage, name: str) -> dict[str, str]:
 
 def publish_folder(storage: Storage, name: str, files: Mapping[str, FolderFile]) -> list[str]:
     """Make `<lake>/<name>/` hold exactly `files`; returns the paths added, changed or removed
-    (empty: nothing was written)."""
-    old = read_manifest(storage, name)
+    (empty: nothing was written). A file missing from the folder counts as changed, whatever the
+    manifest says, so a file deleted by hand comes back."""
     new = {rel: f.sha256 for rel, f in files.items()}
-    changed = sorted({r for r in new if old.get(r) != new[r]} | (set(old) - set(new)))
     fs, root = storage.filesystem()
     if isinstance(fs, LocalFileSystem):
-        target = Path(root) / name
-        if not changed and target.is_dir():
-            return []
-        _swap_local(target, files, old, new, storage.lock_timeout_s)
-        return changed
-    if not changed:
+        return _publish_local(storage, name, Path(root) / name, files, new)
+    prefix = f"{root}/{name}"
+    try:
+        present = {p.removeprefix(prefix + "/") for p in fs.find(prefix)}
+    except FileNotFoundError:
+        present = set()
+    old = read_manifest(storage, name)
+    upload = sorted(
+        (r for r in new if old.get(r) != new[r] or r not in present), key=lambda r: (r in LAST, r)
+    )
+    stale = sorted(present - set(new) - {MANIFEST})  # left by a crash or a lost manifest too
+    if not upload and not stale and MANIFEST in present:
         return []
-    order = sorted((r for r in new if old.get(r) != new[r]), key=lambda r: (r in LAST, r))
-    for rel in order:
+    for rel in upload:
         storage.write(f"{name}/{rel}", files[rel].read())
     storage.write(f"{name}/{MANIFEST}", _manifest_bytes(new))
-    for rel in sorted(set(old) - set(new)):
+    for rel in stale:
         with contextlib.suppress(FileNotFoundError):
-            fs.rm_file(f"{root}/{name}/{rel}")
-    return changed
+            fs.rm_file(f"{prefix}/{rel}")
+    return sorted({*upload, *stale})
 
 
 def _manifest_bytes(new: Mapping[str, str]) -> bytes:
     return (json.dumps(dict(sorted(new.items())), indent=1) + "\n").encode()
 
 
-def _swap_local(
+def _publish_local(
+    storage: Storage,
+    name: str,
     target: Path,
     files: Mapping[str, FolderFile],
-    old: Mapping[str, str],
     new: Mapping[str, str],
-    lock_timeout_s: float,
-) -> None:
+) -> list[str]:
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(parent / f".{target.name}.lock"), timeout=lock_timeout_s):
+        with FileLock(str(parent / f".{target.name}.lock"), timeout=storage.lock_timeout_s):
             _recover(target)
-            staging = parent / f".{target.name}.staging-{uuid.uuid4().hex}"
-            try:
-                for rel, file in files.items():
-                    dst = staging / rel
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    current = target / rel
-                    if old.get(rel) == file.sha256 and current.is_file():
-                        try:
-                            os.link(current, dst)  # release files are never edited in place
-                            continue
-                        except OSError:
-                            pass
-                    dst.write_bytes(file.read())
-                (staging / MANIFEST).write_bytes(_manifest_bytes(new))
-                os.sync()  # every new file on disk before the swap makes it visible
-                previous = parent / f".{target.name}.previous-{uuid.uuid4().hex}"
-                if target.exists():
-                    os.rename(target, previous)
-                os.rename(staging, target)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
-            shutil.rmtree(previous, ignore_errors=True)
+            old = read_manifest(storage, name)  # under the lock: no publish in between
+            on_disk = {rel for rel in old if (target / rel).is_file()}
+            changed = sorted(
+                {r for r in new if old.get(r) != new[r] or r not in on_disk} | (set(old) - set(new))
+            )
+            if not changed and target.is_dir():
+                return []
+            _swap(target, files, old, on_disk)
+            return changed
     except OSError as exc:
         raise LakeError(f"cannot publish {target}: {type(exc).__name__}: {exc}") from exc
+
+
+def _swap(
+    target: Path, files: Mapping[str, FolderFile], old: Mapping[str, str], on_disk: set[str]
+) -> None:
+    """Assemble the new folder beside `target`, sync it, and swap it in with two renames."""
+    parent = target.parent
+    staging = parent / f".{target.name}.staging-{uuid.uuid4().hex}"
+    previous = parent / f".{target.name}.previous-{uuid.uuid4().hex}"
+    try:
+        for rel, file in files.items():
+            dst = staging / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if old.get(rel) == file.sha256 and rel in on_disk:
+                try:
+                    os.link(target / rel, dst)  # release files are never edited in place
+                    continue
+                except OSError:
+                    pass  # another filesystem, or no hard links: copy
+            dst.write_bytes(file.read())
+        (staging / MANIFEST).write_bytes(_manifest_bytes({r: f.sha256 for r, f in files.items()}))
+        os.sync()  # every new file on disk before the swap makes it visible
+        if target.exists():
+            os.rename(target, previous)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if previous.exists() and not target.exists():
+                os.rename(previous, target)
+            raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _recover(target: Path) -> None:

@@ -1,4 +1,5 @@
-"""Settings of the release: the removal list (`MTA_REMOVALS`)."""
+"""Settings of the release: the removal list (`MTA_REMOVALS`), and the stored list as the
+records and the release read it."""
 
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import dagster as dg
 
 from mta_pipeline import config
 from mta_pipeline.core.removals import RemovalListError, Removals, parse_removals
+from mta_pipeline.resources.storage import Storage
 
 
 class ReleaseSettings(dg.ConfigurableResource):
@@ -29,3 +31,11 @@ class ReleaseSettings(dg.ConfigurableResource):
             return parse_removals(text, source=f"{config.MTA_REMOVALS}={path}")
         except RemovalListError as exc:
             raise config.ConfigError(str(exc)) from None
+
+
+def removal_rows(storage: Storage) -> list[dict]:
+    """The stored removal list (`mta_removals`); missing fails, never reads as "remove nothing"."""
+    data = storage.read_table(config.T_MTA_REMOVALS)
+    if data is None:
+        raise dg.Failure("mta_removals is not materialized yet: materialize it first.")
+    return data.to_pylist()

@@ -10,6 +10,7 @@ from mta_pipeline.core.release import (
     ROWS_PER_FILE,
     config_rows,
     configs_yaml,
+    present_splits,
     release_table,
     split_files,
 )
@@ -64,7 +65,7 @@ def test_private_columns_and_comment_fields_are_dropped_and_midi_path_added() ->
     assert names[names.index("reply_5") + 1] == "midi_path"
     assert data.column("midi_path").to_pylist() == ["midi/vid00000000.mid", "midi/vid00000001.mid"]
     (c,) = data.column("comments").to_pylist()[0]
-    assert "author_channel_id" not in c and "text_raw" not in c and c["is_uploader"] is True
+    assert not {"author_channel_id", "comment_id", "text_raw"} & set(c) and c["is_uploader"]
     assert "UCsecret" not in str(data.to_pylist())
 
 
@@ -89,20 +90,21 @@ def test_configs_select_their_records() -> None:
     assert sizes == {"default": 4, "curated": 3, "clean_en": 2}
 
 
-def test_every_split_gets_a_file_and_big_splits_are_sharded() -> None:
+def test_empty_splits_get_no_file_and_big_splits_are_sharded() -> None:
     n = ROWS_PER_FILE + 1
-    data = release_table(records([{"split": "train"}] * n))
+    data = release_table(records([{"split": "train"}] * n + [{"split": "test"}]))
     files = split_files(data, "curated")
     assert sorted(files) == [
         "data/curated/test-00000-of-00001.parquet",
         "data/curated/train-00000-of-00002.parquet",
         "data/curated/train-00001-of-00002.parquet",
-        "data/curated/validation-00000-of-00001.parquet",
     ]
-    assert sum(t.num_rows for t in files.values()) == n
+    assert sum(t.num_rows for t in files.values()) == n + 1
+    assert present_splits({"curated": data}) == {"curated": ["train", "test"]}
 
 
-def test_the_yaml_names_a_pattern_per_config_and_split() -> None:
-    text = "\n".join(configs_yaml())
+def test_the_yaml_names_only_splits_and_configs_with_records() -> None:
+    text = "\n".join(configs_yaml({"default": ["train", "test"], "curated": ["train"]}))
     assert "- config_name: default\n  default: true" in text
-    assert "    path: data/clean_en/validation-*.parquet" in text
+    assert "    path: data/default/test-*.parquet" in text
+    assert "validation" not in text and "clean_en" not in text

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from mta_pipeline.core.text_clean import clean_text
+from mta_pipeline.core.text_clean import clean_text, decode_entities
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # man ZWJ woman ZWJ girl
 RED_HEART = "\u2764\ufe0f"  # heart + variation selector 16
@@ -220,3 +220,23 @@ def test_idempotent(raw: str, is_html: bool) -> None:
 def test_idempotent_on_double_escaped_entities(raw: str) -> None:
     once = clean_text(raw)
     assert clean_text(once) == once
+
+
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        (
+            "Hart &amp; Cole Hall, the &quot;encore&quot; take",
+            'Hart & Cole Hall, the "encore" take',
+        ),
+        ("it&#39;s &#x27;here&#x27; &lt;3", "it's 'here' <3"),
+        (
+            "https://x.org/?a=1&region=us&notify=1&para=2",
+            "https://x.org/?a=1&region=us&notify=1&para=2",
+        ),
+        ("R&B & jazz; Rock&Roll", "R&B & jazz; Rock&Roll"),
+        ("&notanentity; stays", "&notanentity; stays"),
+    ],
+)
+def test_decode_entities_decodes_only_complete_entities(raw: str, decoded: str) -> None:
+    assert decode_entities(raw) == decoded
