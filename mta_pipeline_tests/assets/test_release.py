@@ -47,6 +47,7 @@ def test_the_demo_text_holds_what_breaks_naive_readers(full_pipeline):
     assert any(t.startswith('"') for t in texts)
     assert any('"' in t[1:] for t in texts) and any("\\" in t for t in texts)
     assert any("\n" in t for t in texts)
+    assert any(any(0x1F300 <= ord(c) <= 0x1FAFF for c in t) for t in texts)  # emoji
     assert not any("&quot;" in t or "&amp;" in t or "&#39;" in t for t in texts)
 
 
