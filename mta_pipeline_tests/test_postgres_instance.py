@@ -58,7 +58,10 @@ def test_mta_materialize_keeps_runs_events_and_schedules_in_postgres(
     for shard in SHARDS:
         args += ["--shard", shard]
     env = mta_environment(data_dir, small_corpus, postgres_url)
-    got = subprocess.run([MTA, *args], env=env, capture_output=True, text=True, timeout=300)
+    # cwd: a `.env` that `make demo` left in the repo must not reach this `mta`.
+    got = subprocess.run(
+        [MTA, *args], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert got.returncode == 0, got.stderr
     assert got.stdout.count(" ok in ") == 1 + len(SHARDS), got.stdout
 
