@@ -11,7 +11,13 @@ from mta_pipeline import config, schemas
 from mta_pipeline.assets.results import table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core.records import build_record
-from mta_pipeline.core.splits import SPLITS, assign_splits, composer_key, record_shares
+from mta_pipeline.core.splits import (
+    SPLITS,
+    assign_splits,
+    composer_key,
+    record_shares,
+    split_records,
+)
 from mta_pipeline.core.text_clean import clean_text
 from mta_pipeline.core.text_flags import repeated_signatures
 from mta_pipeline.core.tsv import TSV_COLUMNS
@@ -170,9 +176,7 @@ def composer_splits(context: dg.AssetExecutionContext, storage: Storage) -> dg.M
     data = schemas.to_table(config.T_COMPOSER_SPLITS, rows)
     written = storage.publish(config.T_COMPOSER_SPLITS, data)
     shares = record_shares(counts, assigned)
-    per_split = Counter()
-    for key, n in counts.items():
-        per_split[assigned[key]] += n
+    per_split = split_records(counts, assigned)
     new = len(set(assigned) - set(known))
     context.log.info(
         f"{len(assigned)} composers ({new} new); record shares "
@@ -185,7 +189,7 @@ def composer_splits(context: dg.AssetExecutionContext, storage: Storage) -> dg.M
         code_version=VERSION,
         uri=storage.table_uri(config.T_COMPOSER_SPLITS),
         metadata={
-            "record_shares": dg.MetadataValue.md(shares_markdown(shares, dict(per_split))),
+            "record_shares": dg.MetadataValue.md(shares_markdown(shares, per_split)),
             **{f"share_{s}": round(shares[s], 4) for s in SPLITS},
             "new_composers": new,
         },

@@ -42,43 +42,18 @@ def midi_path(vid: str) -> str:
     return f"{MIDI_DIR}/{vid}.mid"
 
 
-def _public_comments(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """The comments lists without the private struct fields."""
-    chunks = []
-    for chunk in [column.combine_chunks()]:  # offsets of a sliced chunk cannot take a mask
-        structs = chunk.values
-        keep = [
-            (f.name, structs.field(i))
-            for i, f in enumerate(structs.type)
-            if f.name not in PRIVATE_COMMENT_FIELDS
-        ]
-        inner = pa.StructArray.from_arrays(
-            [a for _, a in keep],
-            fields=[structs.type.field(n) for n, _ in keep],
-            mask=structs.is_null() if structs.null_count else None,
-        )
-        chunks.append(pa.ListArray.from_arrays(chunk.offsets, inner, mask=chunk.is_null()))
-    return pa.chunked_array(chunks, type=pa.list_(chunks[0].type.value_type) if chunks else None)
-
-
 def release_table(records: pa.Table) -> pa.Table:
     """The release's rows: ordered records (with `index`), `midi_path` after the TSV columns,
-    private columns dropped."""
+    private columns and comment fields dropped (a cast to the struct without them)."""
     data = records.drop_columns([c for c in PRIVATE if c in records.column_names])
-    if data.num_rows:
-        i = data.schema.get_field_index("comments")
-        data = data.set_column(i, "comments", _public_comments(data.column("comments")))
-    else:
-        data = data.drop_columns(["comments"]).append_column(
-            "comments", pa.array([], _public_type(records.schema.field("comments").type))
-        )
+    comments = data.schema.field("comments").type
+    public = pa.list_(
+        pa.struct([f for f in comments.value_type if f.name not in PRIVATE_COMMENT_FIELDS])
+    )
+    i = data.schema.get_field_index("comments")
+    data = data.set_column(i, "comments", data.column("comments").cast(public))
     paths = pa.array([midi_path(v) for v in data.column("vid").to_pylist()], pa.string())
     return data.add_column(data.schema.get_field_index("reply_5") + 1, "midi_path", paths)
-
-
-def _public_type(list_type: pa.ListType) -> pa.DataType:
-    fields = [f for f in list_type.value_type if f.name not in PRIVATE_COMMENT_FIELDS]
-    return pa.list_(pa.struct(fields))
 
 
 def _has_english_text(row: dict) -> bool:

@@ -47,10 +47,16 @@ def assign_splits(counts: Mapping[str, int], known: Mapping[str, str]) -> dict[s
     return assigned
 
 
-def record_shares(counts: Mapping[str, int], splits: Mapping[str, str]) -> dict[str, float]:
-    """Share of records per split (0 for an empty corpus)."""
-    total = sum(counts.values())
+def split_records(counts: Mapping[str, int], splits: Mapping[str, str]) -> dict[str, int]:
+    """Records per split."""
     held = dict.fromkeys(SPLITS, 0)
     for key, n in counts.items():
         held[splits[key]] += n
+    return held
+
+
+def record_shares(counts: Mapping[str, int], splits: Mapping[str, str]) -> dict[str, float]:
+    """Share of records per split (0 for an empty corpus)."""
+    total = sum(counts.values())
+    held = split_records(counts, splits)
     return {s: (held[s] / total if total else 0.0) for s in SPLITS}
