@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 
+import dagster as dg
 import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
@@ -198,3 +199,12 @@ def test_a_crash_between_the_renames_is_repaired_by_the_next_publish(full_pipeli
     outcome = materialize(defs, instance, "mta_tsv", only_stale=False, **QUIET)
     assert outcome.ok
     assert _snapshot(root) == before and not list(root.parent.glob(".release.*-*"))
+
+
+def test_the_ui_shows_the_split_record_shares(full_pipeline):
+    instance = full_pipeline[1]
+    event = instance.get_latest_materialization_event(dg.AssetKey("composer_splits"))
+    meta = event.asset_materialization.metadata
+    shares = {s: meta[f"share_{s}"].value for s in SPLITS}
+    assert abs(sum(shares.values()) - 1) < 1e-3 and shares["train"] > 0.7
+    assert "| train |" in meta["record_shares"].value
