@@ -156,21 +156,22 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_environment(data_dir: Path, count: int) -> tuple[Path, Path]:
-    """Generate the demo corpus (once per count) and point the settings at it; (archive,
-    metadata)."""
+def _demo_environment(data_dir: Path, count: int, realistic: bool = False) -> tuple[Path, Path]:
+    """Generate the demo corpus (once per count and kind) and point the settings at it;
+    (archive, metadata)."""
     from mta_pipeline.demo.corpus import ARCHIVE_NAME, METADATA_NAME, generate_corpus
 
     demo_dir = data_dir / config.DEMO_DIR
-    stamp = demo_dir / f"corpus-{count}.done"
+    stamp = demo_dir / f"corpus-{count}{'-realistic' if realistic else ''}.done"
     archive = demo_dir / ARCHIVE_NAME
     metadata = demo_dir / METADATA_NAME
     if not (stamp.exists() and archive.exists() and metadata.exists()):
-        print(f"generating the demo corpus ({count} MIDI files) in {demo_dir} ...")
+        kind = "realistic " if realistic else ""
+        print(f"generating the demo corpus ({count} {kind}MIDI files) in {demo_dir} ...")
         started = time.perf_counter()
         for old in demo_dir.glob("corpus-*.done"):
             old.unlink()
-        corpus = generate_corpus(demo_dir, count=count)
+        corpus = generate_corpus(demo_dir, count=count, realistic=realistic)
         archive, metadata = corpus.archive_path, corpus.metadata_path
         stamp.touch()
         print(f"  done in {time.perf_counter() - started:.1f}s")
@@ -306,7 +307,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     data_dir = config.data_dir()
     os.environ[config.MTA_DATA_DIR] = str(data_dir)
-    archive, metadata = _demo_environment(data_dir, args.count)
+    archive, metadata = _demo_environment(data_dir, args.count, args.realistic)
     started = time.perf_counter()
     with _demo_youtube(data_dir / config.DEMO_DIR) as endpoint:
         os.environ[config.MTA_DEMO] = "1"
@@ -390,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the whole pipeline on the generated offline demo")
     demo.add_argument("--count", type=int, default=200, help="good MIDI files to generate")
+    demo.add_argument(
+        "--realistic",
+        action="store_true",
+        help="MIDI files at real GiantMIDI-Piano size (3,800 notes, 7 minutes on average)",
+    )
     demo.set_defaults(func=cmd_demo)
     mat = sub.add_parser("materialize", help="materialize assets in-process, shard by shard")
     mat.add_argument("--select", default="*", help="Dagster asset selection, e.g. '*midi_features'")

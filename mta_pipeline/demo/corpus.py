@@ -5,7 +5,7 @@ archive, yet meet the same awkward inputs the real release has (commas, Unicode 
 member names, odd video ids, broken or hostile zip entries, quirky metadata). The same
 arguments always give byte-identical files, so results can be compared run to run.
 
-Usage: ``python -m mta_pipeline.demo.corpus --out DIR [--count N] [--seed S]``
+Usage: ``python -m mta_pipeline.demo.corpus --out DIR [--count N] [--seed S] [--realistic]``
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import tempfile
 import time
 import unicodedata
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -32,6 +32,7 @@ from pathlib import Path
 import pretty_midi
 
 from mta_pipeline.core.metadata import COLUMNS
+from mta_pipeline.demo.realistic import realistic_midi
 
 ARCHIVE_NAME = "midis_demo.zip"
 METADATA_NAME = "giantmidi_metadata.csv"
@@ -557,7 +558,16 @@ def _render_midi(job: _Job, midi_class: type[pretty_midi.PrettyMIDI] = _FixedTem
     midi.instruments.append(piano)
     buffer = io.BytesIO()
     midi.write(buffer)
-    data = buffer.getvalue()
+    return _damaged(buffer.getvalue(), damage)
+
+
+def _render_realistic(job: _Job) -> bytes:
+    """A performance at real GiantMIDI-Piano size in the job's key (bars and notes unused)."""
+    seed, tonic, mode, _bars, _notes, damage = job
+    return _damaged(realistic_midi(random.Random(seed), tonic, mode), damage)
+
+
+def _damaged(data: bytes, damage: str) -> bytes:
     if damage == TRUNCATED_MIDI:
         return _truncate(data)
     if damage == PARSE_ERROR:
@@ -572,16 +582,18 @@ def _worker_count() -> int:
         return os.cpu_count() or 1
 
 
-def _render_all(jobs: list[_Job]) -> Iterator[bytes]:
+def _render_all(
+    jobs: list[_Job], render: Callable[[_Job], bytes] = _render_midi
+) -> Iterator[bytes]:
     """Render jobs in order; large batches use all cores (pretty_midi writing dominates)."""
     workers = _worker_count()
     if len(jobs) < _PARALLEL_MIN_JOBS or workers < 2:
-        yield from map(_render_midi, jobs)
+        yield from map(render, jobs)
         return
     # spawn, not fork: callers such as Dagster may have threads running.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        yield from pool.map(_render_midi, jobs, chunksize=32)
+        yield from pool.map(render, jobs, chunksize=32)
     finally:  # on early exit, drop queued work instead of rendering the rest
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -653,11 +665,13 @@ def _atomic_path(final: Path) -> Iterator[Path]:
         raise
 
 
-def _write_archive(path: Path, entries: list[_Entry]) -> None:
+def _write_archive(
+    path: Path, entries: list[_Entry], render: Callable[[_Job], bytes] = _render_midi
+) -> None:
     entries = sorted(entries, key=lambda entry: entry.name)
     jobs = [entry.job for entry in entries if entry.job is not None]
     with (
-        closing(_render_all(jobs)) as rendered,
+        closing(_render_all(jobs, render)) as rendered,
         _atomic_path(path) as tmp,
         zipfile.ZipFile(tmp, "w") as archive,
     ):
@@ -716,11 +730,16 @@ def _write_metadata(path: Path, rows: list[list[str]]) -> None:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
 
 
-def generate_corpus(out_dir: Path, count: int = 200, seed: int = 0) -> DemoCorpus:
+def generate_corpus(
+    out_dir: Path, count: int = 200, seed: int = 0, *, realistic: bool = False
+) -> DemoCorpus:
     """Write the demo archive and metadata into `out_dir` and say what an ingester should find.
 
     `count` is the number of GOOD MIDI files. With fewer than 7, only the first awkward edge
-    cases are included. Same arguments give byte-identical files.
+    cases are included. Same arguments give byte-identical files. `realistic` writes every
+    MIDI body at real GiantMIDI-Piano size (`demo.realistic`: 3,800 notes and 7 minutes on
+    average) instead of a short piece; names, rejects and metadata stay the same (so the
+    metadata's `audio_duration` no longer matches the MIDI's length).
     """
     if count < 1:
         raise ValueError("count must be at least 1")
@@ -743,7 +762,7 @@ def generate_corpus(out_dir: Path, count: int = 200, seed: int = 0) -> DemoCorpu
         good={piece.vid: piece.member for piece in good},
         expected_rejects=rejects,
     )
-    _write_archive(corpus.archive_path, entries)
+    _write_archive(corpus.archive_path, entries, _render_realistic if realistic else _render_midi)
     _write_metadata(corpus.metadata_path, rows)
     return corpus
 
@@ -754,9 +773,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--count", type=int, default=200, help="number of GOOD MIDI files")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--realistic", action="store_true", help="MIDI files at real GiantMIDI-Piano size"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    corpus = generate_corpus(args.out, count=args.count, seed=args.seed)
+    corpus = generate_corpus(args.out, count=args.count, seed=args.seed, realistic=args.realistic)
     print(
         f"wrote {corpus.archive_path} ({len(corpus.good)} good, "
         f"{len(corpus.expected_rejects)} expected rejects) and {corpus.metadata_path} "
