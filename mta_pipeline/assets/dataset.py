@@ -11,6 +11,7 @@ from mta_pipeline import config, schemas
 from mta_pipeline.assets.results import table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core.records import build_record
+from mta_pipeline.core.removals import Removals
 from mta_pipeline.core.splits import (
     SPLITS,
     assign_splits,
@@ -22,7 +23,7 @@ from mta_pipeline.core.text_clean import clean_text
 from mta_pipeline.core.text_flags import repeated_signatures
 from mta_pipeline.core.tsv import TSV_COLUMNS
 from mta_pipeline.partitions import shard_partitions
-from mta_pipeline.resources.release import ReleaseSettings, removal_rows
+from mta_pipeline.resources.release import ReleaseSettings, stored_removals
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline.summaries import bars_markdown, counts_markdown
 
@@ -103,10 +104,10 @@ def mta_removals(
             f"{config.MTA_REMOVALS} is unset: keeping the {stored.num_rows} stored removals "
             "(point it at an empty file to clear them)"
         )
-        rows = stored.to_pylist()
+        removals = Removals.from_rows(stored.to_pylist())
     else:
-        rows = release.removal_list().rows()
-    data = schemas.to_table(config.T_MTA_REMOVALS, rows)
+        removals = release.removal_list()
+    data = schemas.to_table(config.T_MTA_REMOVALS, removals.rows())
     written = storage.publish(config.T_MTA_REMOVALS, data)
     return table_result(
         config.T_MTA_REMOVALS,
@@ -115,8 +116,8 @@ def mta_removals(
         code_version=VERSION,
         uri=storage.table_uri(config.T_MTA_REMOVALS),
         metadata={
-            "videos": sum(r["kind"] == "vid" for r in rows),
-            "comments": sum(r["kind"] == "comment" for r in rows),
+            "videos": len(removals.vids),
+            "comments": len(removals.comment_ids),
         },
     )
 
@@ -249,13 +250,11 @@ def mta_records(context: dg.AssetExecutionContext, storage: Storage) -> dg.Mater
     meta = _metadata_by_vid(storage)
     repeated = _repeated_texts(context, storage)
     splits = _splits(storage)
-    removed = removal_rows(storage)
-    removed_vids = {r["id"] for r in removed if r["kind"] == "vid"}
-    removed_comments = frozenset(r["id"] for r in removed if r["kind"] == "comment")
+    removed = stored_removals(storage)
     records = []
     for f in sorted(features, key=lambda f: f["vid"]):
         file = files.get(f["vid"])
-        if file is None or f["vid"] in removed_vids:
+        if file is None or f["vid"] in removed.vids:
             continue
         key = composer_key(file["surname"], file["firstname"])
         if key not in splits:
@@ -273,7 +272,7 @@ def mta_records(context: dg.AssetExecutionContext, storage: Storage) -> dg.Mater
                 statuses.get(f["vid"]),
                 repeated,
                 split=splits[key],
-                removed=removed_comments,
+                removed=removed.comment_ids,
             )
         )
     data = pa.Table.from_pylist(records, schema=schemas.MTA_RECORDS)
@@ -291,7 +290,7 @@ def mta_records(context: dg.AssetExecutionContext, storage: Storage) -> dg.Mater
             "with_description": sum(1 for r in records if r["describe"]),
             "with_replies": sum(1 for r in records if r["reply_1"]),
             "without_text": len(records) - with_text,
-            "removed_videos": sum(1 for f in features if f["vid"] in removed_vids),
+            "removed_videos": sum(1 for f in features if f["vid"] in removed.vids),
             "spam_comments": sum(c["is_spam"] for r in records for c in r["comments"]),
             "splits": dg.MetadataValue.md(
                 counts_markdown(

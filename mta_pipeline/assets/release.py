@@ -21,7 +21,7 @@ from mta_pipeline.core.release import CONFIGS, config_rows, midi_path, release_t
 from mta_pipeline.core.splits import SPLITS
 from mta_pipeline.core.tsv import TSV_COLUMNS, tsv_bytes
 from mta_pipeline.resources.folders import FolderFile, publish_folder
-from mta_pipeline.resources.release import removal_rows
+from mta_pipeline.resources.release import stored_removals
 from mta_pipeline.resources.storage import Storage, parquet_bytes
 
 GROUP = "exports"
@@ -45,12 +45,11 @@ def ordered_records(storage: Storage) -> pa.Table:
             "mta_records first (or check MTA_LAKE_URL)."
         )
     records = storage.read_all(config.T_MTA_RECORDS)
-    removed = removal_rows(storage)
-    vids = pa.array([r["id"] for r in removed if r["kind"] == "vid"], pa.string())
-    comment_ids = {r["id"] for r in removed if r["kind"] == "comment"}
-    if len(vids):
+    removed = stored_removals(storage)
+    if removed.vids:
+        vids = pa.array(sorted(removed.vids), pa.string())
         records = records.filter(pc.invert(pc.is_in(records.column("vid"), vids)))
-    if comment_ids and _holds_any(records, comment_ids):
+    if removed.comment_ids and _holds_any(records, removed.comment_ids):
         raise dg.Failure(
             "mta_records still holds comments on the removal list: a record shard was not "
             "rebuilt after the list changed; run `mta materialize` (it rebuilds them) first."
@@ -58,7 +57,7 @@ def ordered_records(storage: Storage) -> pa.Table:
     return schemas.sort_records(records)
 
 
-def _holds_any(records: pa.Table, comment_ids: set[str]) -> bool:
+def _holds_any(records: pa.Table, comment_ids: frozenset[str]) -> bool:
     ids = pc.struct_field(pc.list_flatten(records.column("comments")), "comment_id")
     return bool(pc.any(pc.is_in(ids, pa.array(sorted(comment_ids), pa.string()))).as_py())
 

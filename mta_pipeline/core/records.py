@@ -18,9 +18,15 @@ from typing import Any
 from mta_pipeline.core.captions import caption
 from mta_pipeline.core.midi_features import FEATURE_COLUMNS
 from mta_pipeline.core.text_clean import clean_text, decode_entities
-from mta_pipeline.core.text_flags import URL_RE, detect_language, is_repeated, is_spam
+from mta_pipeline.core.text_flags import (
+    N_REPLIES,
+    URL_RE,
+    detect_language,
+    is_repeated,
+    is_spam,
+    reply_comments,
+)
 
-N_REPLIES = 5
 FEATURE_FIELDS = ("sha256", *FEATURE_COLUMNS, "title_key", "key_matches_title")
 CURATION_FIELDS = (
     "music",
@@ -106,7 +112,7 @@ def build_record(
     description = clean_text(decode_entities(description_raw))
     describe_stats = text_stats(description)
     kept = clean_comments(comments, video.get("channel_id"), repeated, removed)
-    replies = [c["text"] for c in kept if not c["is_spam"]][:N_REPLIES]
+    replies = [c["text"] for c in reply_comments(kept)]
     replies += [""] * (N_REPLIES - len(replies))
     record: dict[str, Any] = {
         "vid": file["vid"],

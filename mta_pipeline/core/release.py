@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mta_pipeline.core.splits import SPLITS
+from mta_pipeline.core.text_flags import reply_comments
 
 CONFIGS = ("default", "curated", "clean_en")
 CONFIG_DESCRIPTIONS = {
@@ -57,12 +58,10 @@ def release_table(records: pa.Table) -> pa.Table:
 
 
 def _has_english_text(row: dict) -> bool:
-    """An English description, or an English comment among the five replies (the first five
-    comments that are not spam, as `reply_1..reply_5` are)."""
+    """An English description, or an English comment among the five replies."""
     if row["describe_lang"] == "en" and row["describe"]:
         return True
-    replies = [c for c in row["comments"] or [] if not c["is_spam"]][:5]
-    return any(c["lang"] == "en" for c in replies)
+    return any(c["lang"] == "en" for c in reply_comments(row["comments"] or []))
 
 
 def config_rows(data: pa.Table, name: str) -> pa.Table:

@@ -25,6 +25,14 @@ class Removals:
     vids: frozenset[str] = field(default_factory=frozenset)
     comment_ids: frozenset[str] = field(default_factory=frozenset)
 
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, str]]) -> Removals:
+        """The list back from its `mta_removals` table rows."""
+        return cls(
+            frozenset(r["id"] for r in rows if r["kind"] == "vid"),
+            frozenset(r["id"] for r in rows if r["kind"] == "comment"),
+        )
+
     def rows(self) -> list[dict[str, str]]:
         """The `mta_removals` table rows, sorted (same list, same bytes)."""
         return [{"kind": "vid", "id": v} for v in sorted(self.vids)] + [

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from py3langid.langid import LanguageIdentifier
@@ -35,6 +35,7 @@ PROMO_RE = re.compile(
 UNDETERMINED = "und"
 MIN_REPEATS = 2  # distinct authors or videos that make a repeated text spam
 MIN_SPAM_CHARS = 20  # shorter repeated texts are ordinary praise
+N_REPLIES = 5  # reply_1..reply_5
 
 # Languages a comment under a classical-piano video is written in: those with a large audience on
 # YouTube, plus every language with a script of its own (it cannot be mistaken for another). Left
@@ -135,3 +136,10 @@ def is_spam(text: str, repeated: set[str]) -> bool:
         or is_promotion(text)
         or (is_repeated(text, repeated) and bool(URL_RE.search(text)))
     )
+
+
+def reply_comments(kept: Iterable[Any]) -> list[Any]:
+    """The comments that become `reply_1..reply_5`: the first kept ones that are not spam.
+    Here, beside the spam rule, so the records and the release's `clean_en` share it without
+    the release importing the records' MIDI feature code."""
+    return [c for c in kept if not c["is_spam"]][:N_REPLIES]

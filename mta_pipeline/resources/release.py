@@ -33,9 +33,9 @@ class ReleaseSettings(dg.ConfigurableResource):
             raise config.ConfigError(str(exc)) from None
 
 
-def removal_rows(storage: Storage) -> list[dict]:
+def stored_removals(storage: Storage) -> Removals:
     """The stored removal list (`mta_removals`); missing fails, never reads as "remove nothing"."""
     data = storage.read_table(config.T_MTA_REMOVALS)
     if data is None:
         raise dg.Failure("mta_removals is not materialized yet: materialize it first.")
-    return data.to_pylist()
+    return Removals.from_rows(data.to_pylist())
