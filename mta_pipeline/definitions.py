@@ -48,6 +48,7 @@ RESOURCES = {
         metadata_url=dg.EnvVar(config.GIANTMIDI_METADATA_URL),
         max_member_bytes=dg.EnvVar.int(config.MTA_MAX_MEMBER_BYTES),
         feature_workers=dg.EnvVar.int(config.MTA_FEATURE_WORKERS),
+        midi_backend=dg.EnvVar(config.MTA_MIDI_BACKEND),
     ),
     "youtube": YouTubeResource(
         api_key=dg.EnvVar(config.YOUTUBE_API_KEY),

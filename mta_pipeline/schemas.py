@@ -57,6 +57,7 @@ MIDI_FEATURES = pa.schema(
         ("key_estimate", STR),
         ("title_key", STR),
         ("key_matches_title", BOOL),
+        ("parser", STR),  # symusic, pretty_midi, or pretty_midi_fallback (symusic refused it)
     ]
 )
 
@@ -187,7 +188,7 @@ MTA_RECORDS = pa.schema(
         ("surname_in_youtube_title", INT),
         ("giantmidi_split", STR),
         ("curated", BOOL),
-        *[(f.name, f.type) for f in MIDI_FEATURES if f.name not in ("vid", "shard")],
+        *[(f.name, f.type) for f in MIDI_FEATURES if f.name not in ("vid", "shard", "parser")],
         ("caption", STR),
         ("video_status", STR),
         ("video_title", STR),

@@ -49,3 +49,31 @@ def histogram_markdown(values: Sequence[float | None], label: str, bins: int = 8
         counts[min(bins - 1, int((v - lo) / step))] += 1
     edges = {f"{lo + i * step:.0f}–{lo + (i + 1) * step:.0f}": c for i, c in enumerate(counts)}
     return bars_markdown(edges, label)
+
+
+def scatter_markdown(
+    points: Sequence[tuple[float, float]],
+    x_label: str,
+    y_label: str,
+    width: int = 60,
+    height: int = 12,
+) -> str:
+    """A text scatter plot in a code block (the UI's markdown shows no images): one mark per
+    cell, darker where more points fall."""
+    if not points:
+        return f"no {y_label}"
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x_hi, y_hi = max(xs) or 1.0, max(ys) or 1.0
+    grid = [[0] * width for _ in range(height)]
+    for x, y in points:
+        grid[min(height - 1, int(height * y / y_hi))][min(width - 1, int(width * x / x_hi))] += 1
+    shades = " ·•●"
+    rows = []
+    for i in range(height - 1, -1, -1):
+        edge = {height - 1: f"{y_hi:8.1f} |", 0: f"{0:8.1f} |"}
+        label = edge.get(i, " " * 9 + "|")
+        rows.append(label + "".join(shades[min(3, c)] for c in grid[i]).rstrip())
+    axis = " " * 9 + "+" + "-" * width
+    ticks = " " * 10 + "0" + f"{x_hi:,.0f}".rjust(width - 1)
+    x_name = f"{x_label:>{width + 10}}"
+    return "\n".join([f"{y_label} against {x_label}:", "```", *rows, axis, ticks, x_name, "```"])

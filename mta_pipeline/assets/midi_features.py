@@ -1,6 +1,7 @@
 """MIDI features per shard; files that fail to parse become rejects (stage `midi_features`)."""
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,12 +17,18 @@ from mta_pipeline.core.keys import keys_match, parse_title_key
 from mta_pipeline.partitions import shard_partitions
 from mta_pipeline.resources.giantmidi import GiantMidiSource
 from mta_pipeline.resources.storage import DEFAULT_PART, Storage
-from mta_pipeline.summaries import histogram_markdown
+from mta_pipeline.summaries import (
+    counts_markdown,
+    histogram_markdown,
+    preview_markdown,
+    scatter_markdown,
+)
 
 VERSION = code_version(__name__)
 STAGE = "midi_features"
 PARSE_REJECTS = "midi_parse_rejects"
 Cached = dict[tuple[str, str], tuple[dict | None, dict | None]]
+BACKEND = "midi_backend"  # metadata: the parser of the run (MTA_MIDI_BACKEND)
 
 
 @dg.multi_asset(
@@ -53,13 +60,15 @@ def midi_features(
     if files_t is None:
         raise dg.Failure(f"shard {shard} of midi_files is missing: materialize midi_files first.")
     files = files_t.to_pylist()
-    cached = _cached(context, storage, shard)
+    backend = giantmidi.backend()
+    cached = _cached(context, storage, shard, backend)
     todo = [f for f in files if (f["vid"], f["sha256"]) not in cached]
     started = time.perf_counter()
     results = extract_all(
         [f["path"] for f in todo],
         giantmidi.workers(),
         lambda done, total: context.log.info(f"shard {shard}: features {done}/{total}"),
+        backend,
     )
     elapsed = time.perf_counter() - started
     parsed = {(f["vid"], f["sha256"]): r for f, r in zip(todo, results, strict=True)}
@@ -94,8 +103,8 @@ def midi_features(
             "files": len(rows),
             "parsed": len(todo),
             "reused": len(files) - len(todo),
-            "seconds": round(elapsed, 3),
-            "ms_per_file": round(1000 * elapsed / max(1, len(todo)), 2),
+            BACKEND: backend,
+            **parse_speed(todo, results, elapsed),
             "notes": sum(r["n_notes"] for r in rows),
             "titles_naming_a_key": len(with_key),
             "key_matches_title": sum(bool(r["key_matches_title"]) for r in with_key),
@@ -128,8 +137,40 @@ def _feature_row(f: dict, shard: str, result: FeatureResult) -> tuple[dict | Non
         "sha256": f["sha256"],
         **result.features,
         **_title_fields(f["title"], result.features["key_estimate"]),
+        "parser": result.parser,
     }
     return row, None
+
+
+def parse_speed(
+    todo: list[dict], results: list[FeatureResult], elapsed: float
+) -> dict[str, object]:
+    """How fast this run parsed: per file, per note, the slowest files, parsers used, and
+    parse time against note count (a file's time is measured in its worker)."""
+    timed = [
+        (f["vid"], r.features["n_notes"], 1000 * r.seconds)
+        for f, r in zip(todo, results, strict=True)
+        if r.features is not None
+    ]
+    notes = sum(n for _, n, _ in timed)
+    slowest = sorted(timed, key=lambda t: -t[2])[:5]
+    return {
+        "seconds": round(elapsed, 3),
+        "ms_per_file": round(1000 * elapsed / max(1, len(todo)), 2),
+        "notes_per_s": round(notes / elapsed) if elapsed > 0 else 0,
+        "parsers": dg.MetadataValue.md(
+            counts_markdown(Counter(r.parser or "none (rejected)" for r in results), "parser")
+        ),
+        "slowest_files": dg.MetadataValue.md(
+            preview_markdown(
+                [{"vid": v, "notes": n, "ms": round(ms, 2)} for v, n, ms in slowest],
+                ("vid", "notes", "ms"),
+            )
+        ),
+        "parse_time_by_notes": dg.MetadataValue.md(
+            scatter_markdown([(n, ms) for _, n, ms in timed], "notes", "ms per file")
+        ),
+    }
 
 
 def _title_fields(title: str, key_estimate: object) -> dict[str, object]:
@@ -138,9 +179,11 @@ def _title_fields(title: str, key_estimate: object) -> dict[str, object]:
     return {"title_key": title_key, "key_matches_title": keys_match(key_estimate, title_key)}
 
 
-def _cached(context: dg.AssetExecutionContext, storage: Storage, shard: str) -> Cached:
+def _cached(
+    context: dg.AssetExecutionContext, storage: Storage, shard: str, backend: str
+) -> Cached:
     """Rows of the shard's last materialization by (vid, sha256), when it ran this code version
-    (its `code_version` metadata): an unchanged file is then not parsed again."""
+    (its `code_version` metadata) and parser: an unchanged file is then not parsed again."""
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(
             asset_key=dg.AssetKey(config.T_MIDI_FEATURES), asset_partitions=[shard]
@@ -149,6 +192,8 @@ def _cached(context: dg.AssetExecutionContext, storage: Storage, shard: str) -> 
     ).records
     meta = records[0].asset_materialization.metadata if records else {}
     if CODE_VERSION not in meta or meta[CODE_VERSION].value != VERSION:
+        return {}
+    if BACKEND not in meta or meta[BACKEND].value != backend:
         return {}
     cached: Cached = {}
     for row in storage.read_rows(config.T_MIDI_FEATURES, shard):

@@ -1,12 +1,14 @@
 """Per-file MIDI features for the dataset: size, range, dynamics, density, pedalling, key.
 
-Runs on every GiantMIDI-Piano file, so the feature step is numpy-vectorised and stays
-small next to the cost of parsing the MIDI file itself.
+The features are computed with numpy from flat arrays (`features_from_arrays`), whichever
+parser produced them: pretty_midi here, the reference, or symusic (`midi_native`), the fast path
+the pipeline runs by default.
 """
 
 from __future__ import annotations
 
 import io
+from typing import NamedTuple
 
 import numpy as np
 import pretty_midi
@@ -31,43 +33,70 @@ SUSTAIN_CC = 64
 PEDAL_DOWN_MIN_VALUE = 64
 
 
+class Notes(NamedTuple):
+    """All notes of a file's non-drum instruments as flat arrays: onsets and offsets in
+    seconds, pitches and velocities."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    pitches: np.ndarray
+    velocities: np.ndarray
+
+
+Pedal = tuple[np.ndarray, np.ndarray]  # one instrument's sustain CC times (s) and values
+
+
 def extract_features(data: bytes) -> dict[str, object]:
-    """Parse MIDI bytes and compute features; parse errors propagate for the caller to log."""
+    """The reference: parse MIDI bytes with pretty_midi and compute the features; parse errors
+    propagate for the caller to log."""
     return features_from_midi(pretty_midi.PrettyMIDI(io.BytesIO(data)))
 
 
 def features_from_midi(pm: pretty_midi.PrettyMIDI) -> dict[str, object]:
-    """Features over all non-drum instruments, keyed and ordered as FEATURE_COLUMNS.
-
-    Values are plain Python ints/floats/str; pitch, velocity and key stats are None for a
-    file without notes.
-    """
+    """Features of a pretty_midi object over all its non-drum instruments."""
     instruments = [inst for inst in pm.instruments if not inst.is_drum]
-    starts, ends, pitches, velocities = _note_arrays(instruments)
-    duration = float(pm.get_end_time())
-    n_notes = len(pitches)
+    pedals = [_sustain_events(inst) for inst in instruments]
+    return features_from_arrays(_note_arrays(instruments), pedals, float(pm.get_end_time()))
+
+
+def features_from_arrays(notes: Notes, pedals: list[Pedal], duration: float) -> dict[str, object]:
+    """Features keyed and ordered as FEATURE_COLUMNS, from any parser's arrays.
+
+    `duration` is the file's end time (last event of any kind, drums included, as pretty_midi's
+    `get_end_time`). Values are plain Python ints/floats/str; pitch, velocity and key stats are
+    None for a file without notes.
+    """
+    n_notes = len(notes.pitches)
     features: dict[str, object] = {
         "duration_s": duration,
         "n_notes": n_notes,
-        **_pitch_velocity_stats(pitches, velocities),
+        **_pitch_velocity_stats(notes.pitches, notes.velocities),
         "notes_per_s": n_notes / duration if duration > 0 else 0.0,
-        "pedal_ratio": _pedal_ratio(instruments, duration),
-        "max_polyphony": _max_polyphony(starts, ends),
-        "key_estimate": estimate_key(_pitch_class_histogram(pitches, ends - starts)),
+        "pedal_ratio": _pedal_ratio(pedals, duration),
+        "max_polyphony": _max_polyphony(notes.starts, notes.ends),
+        "key_estimate": estimate_key(
+            _pitch_class_histogram(notes.pitches, notes.ends - notes.starts)
+        ),
     }
     return {column: features[column] for column in FEATURE_COLUMNS}
 
 
-def _note_arrays(
-    instruments: list[pretty_midi.Instrument],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Starts, ends (float s), pitches and velocities (int) of all notes, as flat arrays."""
+def _note_arrays(instruments: list[pretty_midi.Instrument]) -> Notes:
     notes = [note for inst in instruments for note in inst.notes]
-    starts = np.fromiter((n.start for n in notes), dtype=float, count=len(notes))
-    ends = np.fromiter((n.end for n in notes), dtype=float, count=len(notes))
-    pitches = np.fromiter((n.pitch for n in notes), dtype=np.int64, count=len(notes))
-    velocities = np.fromiter((n.velocity for n in notes), dtype=np.int64, count=len(notes))
-    return starts, ends, pitches, velocities
+    return Notes(
+        np.fromiter((n.start for n in notes), dtype=float, count=len(notes)),
+        np.fromiter((n.end for n in notes), dtype=float, count=len(notes)),
+        np.fromiter((n.pitch for n in notes), dtype=np.int64, count=len(notes)),
+        np.fromiter((n.velocity for n in notes), dtype=np.int64, count=len(notes)),
+    )
+
+
+def _sustain_events(instrument: pretty_midi.Instrument) -> Pedal:
+    events = [cc for cc in instrument.control_changes if cc.number == SUSTAIN_CC]
+    return (
+        np.fromiter((cc.time for cc in events), dtype=float, count=len(events)),
+        np.fromiter((cc.value for cc in events), dtype=np.int64, count=len(events)),
+    )
 
 
 def _pitch_velocity_stats(pitches: np.ndarray, velocities: np.ndarray) -> dict[str, object]:
@@ -93,33 +122,28 @@ def _pitch_class_histogram(pitches: np.ndarray, durations: np.ndarray) -> list[f
 def _max_polyphony(starts: np.ndarray, ends: np.ndarray) -> int:
     """Most notes sounding at once.
 
-    A sweep over +1 onsets and -1 offsets; at equal times offsets sort first, so a note
-    ending exactly when another starts does not overlap it. Zero-length notes never sound.
+    At equal times offsets count first, so a note ending exactly when another starts does not
+    overlap it; zero-length notes never sound. The count peaks just after some onset: onsets
+    so far minus offsets so far.
     """
     sounding = ends > starts
     if not np.any(sounding):
         return 0
-    times = np.concatenate((starts[sounding], ends[sounding]))
-    steps = np.concatenate((np.ones(sounding.sum(), np.int64), -np.ones(sounding.sum(), np.int64)))
-    order = np.lexsort((steps, times))
-    return int(np.cumsum(steps[order]).max())
+    onsets, offsets = np.sort(starts[sounding]), np.sort(ends[sounding])
+    started = np.arange(1, onsets.size + 1)
+    last = np.r_[onsets[1:] != onsets[:-1], True]  # after every onset at that time
+    ended = np.searchsorted(offsets, onsets[last], side="right")
+    return int((started[last] - ended).max())
 
 
-def _pedal_intervals(
-    instrument: pretty_midi.Instrument, duration: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """(down, up) times of the sustain pedal; a pedal still down at the end lifts at duration."""
-    events = [
-        (cc.time, cc.value >= PEDAL_DOWN_MIN_VALUE)
-        for cc in instrument.control_changes
-        if cc.number == SUSTAIN_CC
-    ]
-    if not events:
+def _pedal_intervals(pedal: Pedal, duration: float) -> tuple[np.ndarray, np.ndarray]:
+    """(down, up) times of one instrument's sustain pedal; still down at the end lifts at
+    duration."""
+    times, values = pedal
+    if times.size == 0:
         return np.empty(0), np.empty(0)
-    times = np.array([t for t, _ in events], dtype=float)
-    down = np.array([d for _, d in events], dtype=np.int8)
     order = np.argsort(times, kind="stable")
-    times, down = times[order], down[order]
+    times, down = times[order], (values[order] >= PEDAL_DOWN_MIN_VALUE).astype(np.int8)
     change = np.diff(down, prepend=np.int8(0))
     presses, releases = times[change == 1], times[change == -1]
     if presses.size > releases.size:
@@ -138,11 +162,11 @@ def _covered_length(starts: np.ndarray, ends: np.ndarray) -> float:
     return float(np.sum(np.diff(times)[depth[:-1] > 0]))
 
 
-def _pedal_ratio(instruments: list[pretty_midi.Instrument], duration: float) -> float:
+def _pedal_ratio(pedals: list[Pedal], duration: float) -> float:
     """Share of [0, duration] with the sustain pedal down on any non-drum instrument."""
     if duration <= 0:
         return 0.0
-    intervals = [_pedal_intervals(inst, duration) for inst in instruments]
+    intervals = [_pedal_intervals(pedal, duration) for pedal in pedals]
     presses = np.clip(np.concatenate([p for p, _ in intervals] + [np.empty(0)]), 0.0, duration)
     releases = np.clip(np.concatenate([r for _, r in intervals] + [np.empty(0)]), 0.0, duration)
     return _covered_length(presses, releases) / duration

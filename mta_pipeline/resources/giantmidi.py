@@ -3,19 +3,22 @@
 import dagster as dg
 
 from mta_pipeline import config
+from mta_pipeline.core.midi_backends import BACKENDS
 
 
 class GiantMidiSource(dg.ConfigurableResource):
     """The archive and metadata locations (`GIANTMIDI_ARCHIVE_URL`, `GIANTMIDI_ARCHIVE_SHA256`,
     `GIANTMIDI_METADATA_URL`: paths or file/http(s)/s3 URLs, empty when unset), the zip-bomb guard
-    (`MTA_MAX_MEMBER_BYTES`) and the MIDI parsing processes (`MTA_FEATURE_WORKERS`, 0: one per
-    core). Values come from `definitions.py`; nothing here reads the environment."""
+    (`MTA_MAX_MEMBER_BYTES`), the MIDI parsing processes (`MTA_FEATURE_WORKERS`, 0: one per
+    core) and parser (`MTA_MIDI_BACKEND`). Values come from `definitions.py`; nothing here reads
+    the environment."""
 
     archive_url: str = ""
     archive_sha256: str = ""
     metadata_url: str = ""
     max_member_bytes: int = config.DEFAULT_MAX_MEMBER_BYTES
     feature_workers: int = config.DEFAULT_FEATURE_WORKERS
+    midi_backend: str = config.DEFAULT_MIDI_BACKEND
 
     def require_archive_url(self) -> str:
         return config.require(config.GIANTMIDI_ARCHIVE_URL, self.archive_url)
@@ -33,3 +36,13 @@ class GiantMidiSource(dg.ConfigurableResource):
         """Processes for MIDI parsing; None means one per available core."""
         count = config.check_positive(config.MTA_FEATURE_WORKERS, self.feature_workers, 0)
         return count or None
+
+    def backend(self) -> str:
+        """The MIDI parser: symusic, or pretty_midi for the reference path."""
+        name = self.midi_backend.strip().lower()
+        if name not in BACKENDS:
+            raise config.ConfigError(
+                f"{config.MTA_MIDI_BACKEND}={self.midi_backend!r} is not a MIDI backend: "
+                f"use {' or '.join(BACKENDS)}."
+            )
+        return name
