@@ -66,6 +66,10 @@ LAKE_DIR = "lake"
 T_MIDI_FILES = "midi_files"
 T_MIDI_REJECTS = "midi_rejects"
 T_MIDI_FEATURES = "midi_features"
+T_MIDI_TOKENS = "midi_tokens"
+# The tokenizer a trainer loads to decode `tokens`: in the lake beside its table, and in the
+# release root.
+TOKENIZER_FILE = "tokenizer.json"
 T_GIANTMIDI_METADATA = "giantmidi_metadata"
 T_YOUTUBE_VIDEOS = "youtube_videos"
 T_YOUTUBE_COMMENTS = "youtube_comments"

@@ -8,7 +8,7 @@ optional settings live in `config.py` and are put into the environment when this
 import dagster as dg
 
 from mta_pipeline import config
-from mta_pipeline.assets import dataset, giantmidi, midi_features, release, youtube
+from mta_pipeline.assets import dataset, giantmidi, midi_features, midi_tokens, release, youtube
 from mta_pipeline.automation import giantmidi_archive_sensor, youtube_refresh_schedule
 from mta_pipeline.checks import mta_tsv_text_coverage, mta_tsv_well_formed
 from mta_pipeline.partitions import shard_partitions
@@ -28,6 +28,7 @@ shard_job = dg.define_asset_job(
         config.T_MIDI_REJECTS,
         config.T_MIDI_FEATURES,
         midi_features.PARSE_REJECTS,
+        config.T_MIDI_TOKENS,
         config.T_YOUTUBE_VIDEOS,
         config.T_YOUTUBE_COMMENTS,
         config.T_YOUTUBE_COMMENT_STATUS,
@@ -61,7 +62,9 @@ RESOURCES = {
 }
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([giantmidi, midi_features, youtube, dataset, release]),
+    assets=dg.load_assets_from_modules(
+        [giantmidi, midi_features, midi_tokens, youtube, dataset, release]
+    ),
     asset_checks=[mta_tsv_well_formed, mta_tsv_text_coverage],
     jobs=[shard_job],
     schedules=[youtube_refresh_schedule],

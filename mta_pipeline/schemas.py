@@ -61,6 +61,17 @@ MIDI_FEATURES = pa.schema(
     ]
 )
 
+MIDI_TOKENS = pa.schema(
+    [
+        ("vid", STR),
+        ("shard", STR),
+        ("sha256", STR),
+        ("tokenizer", STR),  # core.midi_tokens.TOKENIZER_NAME: which vocabulary the ids index
+        ("n_tokens", INT),
+        ("tokens", pa.list_(pa.int32())),
+    ]
+)
+
 GIANTMIDI_METADATA = pa.schema(
     [
         ("row_index", INT),
@@ -234,6 +245,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     config.T_MIDI_FILES: MIDI_FILES,
     config.T_MIDI_REJECTS: MIDI_REJECTS,
     config.T_MIDI_FEATURES: MIDI_FEATURES,
+    config.T_MIDI_TOKENS: MIDI_TOKENS,
     config.T_GIANTMIDI_METADATA: GIANTMIDI_METADATA,
     config.T_YOUTUBE_VIDEOS: YOUTUBE_VIDEOS,
     config.T_YOUTUBE_COMMENTS: YOUTUBE_COMMENTS,

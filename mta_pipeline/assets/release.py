@@ -17,7 +17,14 @@ from mta_pipeline import config, schemas
 from mta_pipeline.assets.results import CODE_VERSION, UNCHANGED, progress, step_outputs
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core.dataset_card import dataset_card
-from mta_pipeline.core.release import CONFIGS, config_rows, midi_path, release_table, split_files
+from mta_pipeline.core.release import (
+    CONFIGS,
+    config_rows,
+    midi_path,
+    release_table,
+    split_files,
+    with_tokens,
+)
 from mta_pipeline.core.splits import SPLITS
 from mta_pipeline.core.tsv import TSV_COLUMNS, tsv_bytes
 from mta_pipeline.resources.folders import FolderFile, publish_folder
@@ -27,7 +34,8 @@ from mta_pipeline.resources.storage import Storage, parquet_bytes
 GROUP = "exports"
 VERSION = code_version(__name__)
 EAGER = dg.AutomationCondition.eager()
-DEPS = [config.T_MTA_RECORDS, config.T_MTA_REMOVALS]
+DEPS = [config.T_MTA_RECORDS, config.T_MTA_REMOVALS, config.T_MIDI_TOKENS]
+TOKENIZER_LAKE_PATH = f"{config.T_MIDI_TOKENS}/{config.TOKENIZER_FILE}"
 TSV, PARQUET, CARD = "mta_tsv", "mta_parquet", "mta_dataset_card"
 
 
@@ -110,7 +118,8 @@ def _result(
         {"parquet", "tsv"},
         mta_tsv="`release/midi_text_dataset.tsv`: MusicTextAlignment's columns, CSV-quoted as "
         "pandas writes it.",
-        mta_parquet="`release/data/<config>/<split>-*.parquet` and `release/midi/<vid>.mid`.",
+        mta_parquet="`release/data/<config>/<split>-*.parquet`, `release/midi/<vid>.mid` and "
+        "`release/tokenizer.json`.",
         mta_dataset_card="`release/README.md`: the dataset card with Hugging Face YAML.",
     ),
     group_name=GROUP,
@@ -119,7 +128,7 @@ def _result(
 def mta_release(context: dg.AssetExecutionContext, storage: Storage):
     """The whole release folder, published as one set."""
     records = ordered_records(storage)
-    data = release_table(records)
+    data = with_tokens(release_table(records), storage.read_all(config.T_MIDI_TOKENS))
     tsv = tsv_bytes(data.select(list(TSV_COLUMNS)).to_pylist())
     files: dict[str, FolderFile] = {config.TSV_FILE: FolderFile.of_bytes(tsv)}
     configs = {name: config_rows(data, name) for name in CONFIGS}
@@ -127,6 +136,11 @@ def mta_release(context: dg.AssetExecutionContext, storage: Storage):
         for relpath, part in split_files(rows, name).items():
             files[relpath] = FolderFile.of_bytes(parquet_bytes(part))
     files.update(_midi_files(storage, records))
+    tokenizer = storage.read_bytes(TOKENIZER_LAKE_PATH)
+    if tokenizer is not None:
+        files[config.TOKENIZER_FILE] = FolderFile.of_bytes(tokenizer)
+    else:
+        context.log.warning("no tokenizer in the lake: materialize midi_tokens for `tokens`")
     card = dataset_card(data, configs)
     files[config.DATASET_CARD] = FolderFile.of_bytes(card.encode("utf-8"))
     progress(context, f"release: {data.num_rows} records, {len(files)} files; publishing")
@@ -152,7 +166,7 @@ def mta_release(context: dg.AssetExecutionContext, storage: Storage):
     yield _result(
         PARQUET,
         changed,
-        ("data/", "midi/"),
+        ("data/", "midi/", config.TOKENIZER_FILE),
         **{"dagster/uri": root},
         **counts,
         midi_files=data.num_rows,

@@ -85,7 +85,8 @@ def table_result(
     if uri:
         extra["dagster/uri"] = dg.MetadataValue.path(uri)
     if preview:
-        extra["preview"] = dg.MetadataValue.md(preview_markdown(data.to_pylist()[:5], preview))
+        head = data.slice(0, 5).select(list(preview)).to_pylist()  # not the whole table
+        extra["preview"] = dg.MetadataValue.md(preview_markdown(head, preview))
     return dg.MaterializeResult(
         asset_key=asset_key,
         metadata={**extra, **(metadata or {})},

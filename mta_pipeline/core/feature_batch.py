@@ -3,27 +3,24 @@
 `symusic` (the default) parses natively and computes the features with numpy
 (`midi_native`); a file symusic refuses is parsed again by pretty_midi, so no file pretty_midi
 reads is lost, and the result says which parser made it. `pretty_midi` runs the reference
-path alone. Files are spread over a process pool started with forkserver, the feature modules
-preloaded: each worker starts in milliseconds, and no threads of the parent (Dagster's,
-gRPC's) are forked.
+path alone. Files are spread over every core (`pool.map_files`).
 """
 
 from __future__ import annotations
 
 import functools
-import multiprocessing as mp
-import os
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mta_pipeline.core.midi_backends import BACKENDS, FALLBACK, PRETTY_MIDI, SYMUSIC
 from mta_pipeline.core.midi_features import extract_features
 from mta_pipeline.core.midi_native import native_features
+from mta_pipeline.core.pool import Progress, default_workers, map_files
 
-Progress = Callable[[int, int], None]
+__all__ = ["FeatureResult", "default_workers", "extract_all", "extract_file"]
+PRELOAD = ("mta_pipeline.core.feature_batch", "pretty_midi", "symusic")
 
 
 @dataclass(frozen=True)
@@ -65,16 +62,6 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:240]
 
 
-def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-
-
-def _context() -> mp.context.BaseContext:
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["mta_pipeline.core.feature_batch", "pretty_midi", "symusic"])
-    return ctx
-
-
 def extract_all(
     paths: Sequence[str],
     workers: int | None = None,
@@ -85,20 +72,4 @@ def extract_all(
     if backend not in BACKENDS:
         raise ValueError(f"unknown MIDI backend {backend!r}: use one of {', '.join(BACKENDS)}")
     extract = functools.partial(extract_file, backend=backend)
-    workers = workers or default_workers()
-    total = len(paths)
-    step = max(1, total // 10)
-    results: list[FeatureResult] = []
-    if workers == 1 or total < 8:
-        for path in paths:
-            results.append(extract(path))
-            if progress and len(results) % step == 0:
-                progress(len(results), total)
-        return results
-    chunk = max(1, min(32, total // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-        for result in pool.map(extract, paths, chunksize=chunk):
-            results.append(result)
-            if progress and len(results) % step == 0:
-                progress(len(results), total)
-    return results
+    return map_files(extract, paths, PRELOAD, workers, progress)

@@ -16,12 +16,15 @@ from __future__ import annotations
 import functools
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import miditok
 import numpy as np
 import symusic
 from miditok.constants import DEFAULT_TOKENIZER_FILE_NAME
+
+from mta_pipeline.core.pool import Progress, map_files
 
 TOKENIZER_NAME = "miditok-REMI-v1"
 CONFIG_FILE_NAME = DEFAULT_TOKENIZER_FILE_NAME  # "tokenizer.json", what `tokenizer.save` names
@@ -193,3 +196,27 @@ def _merge_repeats(notes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "pitch": notes["pitch"][starts],
         "velocity": np.maximum.reduceat(notes["velocity"], starts),
     }
+
+
+@dataclass(frozen=True)
+class TokenResult:
+    """A file's token ids, or the exception that stopped its tokenization."""
+
+    path: str
+    tokens: np.ndarray | None
+    error: str | None
+
+
+def tokenize_file(path: str) -> TokenResult:
+    """Never raises for a bad file: the error becomes a reject reason in the caller."""
+    try:
+        return TokenResult(path, tokenize(Path(path).read_bytes()), None)
+    except Exception as exc:
+        return TokenResult(path, None, f"{type(exc).__name__}: {exc}"[:240])
+
+
+def tokenize_all(
+    paths: Sequence[str], workers: int | None = None, progress: Progress | None = None
+) -> list[TokenResult]:
+    """Token ids of every file, in order, on every core."""
+    return map_files(tokenize_file, paths, ("mta_pipeline.core.midi_tokens",), workers, progress)

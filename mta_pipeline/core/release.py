@@ -57,6 +57,22 @@ def release_table(records: pa.Table) -> pa.Table:
     return data.add_column(data.schema.get_field_index("reply_5") + 1, "midi_path", paths)
 
 
+def with_tokens(data: pa.Table, tokens: pa.Table) -> pa.Table:
+    """`tokens` (the `midi_tokens` ids of each record's MIDI bytes, matched by vid and sha256;
+    null where the file has none) added after `midi_path`."""
+
+    def keys(table: pa.Table) -> pa.Array:
+        return pc.binary_join_element_wise(table.column("vid"), table.column("sha256"), "/")
+
+    at = pc.index_in(keys(data), value_set=keys(tokens)) if tokens.num_rows else None
+    column = (
+        tokens.column("tokens").take(at)
+        if at is not None
+        else pa.nulls(data.num_rows, pa.list_(pa.int32()))
+    )
+    return data.add_column(data.schema.get_field_index("midi_path") + 1, "tokens", column)
+
+
 def _has_english_text(row: dict) -> bool:
     """An English description, or an English comment among the five replies."""
     if row["describe_lang"] == "en" and row["describe"]:

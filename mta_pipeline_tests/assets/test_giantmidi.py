@@ -104,3 +104,39 @@ def test_the_release_refuses_to_replace_files_when_the_lake_holds_no_records(dat
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "no mta_records in the lake" in failure.step_failure_data.error.message
     assert not (data_env / config.LAKE_DIR / config.RELEASE_DIR).exists()
+
+
+def test_midi_backends_agree_and_the_ui_shows_parse_speed(data_env, instance, monkeypatch):
+    shard = SHARD_KEYS[0]
+    assert run_assets(instance, ["giantmidi_archive"]).success
+    assert run_assets(instance, ["midi_files", "midi_rejects"], shard).success
+    native = run_assets(instance, ["midi_features", "midi_parse_rejects"], shard)
+    meta = native.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["midi_backend"].value == "symusic"
+    assert meta["ms_per_file"].value > 0 and meta["notes_per_s"].value > 0
+    assert "| symusic |" in meta["parsers"].value
+    assert "| vid | notes | ms |" in meta["slowest_files"].value
+    assert "ms per file against notes" in meta["parse_time_by_notes"].value
+    by_native = {
+        r[0]: r[1:] for r in table("SELECT vid, n_notes, duration_s, parser FROM midi_features")
+    }
+
+    monkeypatch.setenv(config.MTA_MIDI_BACKEND, "pretty_midi")
+    reference = run_assets(instance, ["midi_features", "midi_parse_rejects"], shard)
+    meta = reference.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["midi_backend"].value == "pretty_midi"
+    assert meta["parsed"].value == len(by_native)  # another parser: nothing reused
+    rows = table("SELECT vid, n_notes, duration_s, parser FROM midi_features")
+    assert {r[0] for r in rows} == set(by_native) and by_native
+    for vid, n_notes, duration, parser in rows:
+        assert parser == "pretty_midi" and by_native[vid][2] == "symusic"
+        assert n_notes == by_native[vid][0]
+        assert abs(duration - by_native[vid][1]) < 1e-9
+
+    monkeypatch.setenv(config.MTA_MIDI_BACKEND, "fluidsynth")
+    failed = run_assets(instance, ["midi_features", "midi_parse_rejects"], shard)
+    assert not failed.success
+    error = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error
+    assert "MTA_MIDI_BACKEND='fluidsynth' is not a MIDI backend" in str(error.message) + str(
+        error.cause.message if error.cause else ""
+    )

@@ -9,6 +9,7 @@ import os
 import dagster as dg
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -208,3 +209,38 @@ def test_the_ui_shows_the_split_record_shares(full_pipeline):
     shares = {s: meta[f"share_{s}"].value for s in SPLITS}
     assert abs(sum(shares.values()) - 1) < 1e-3 and shares["train"] > 0.7
     assert "| train |" in meta["record_shares"].value
+
+
+def test_release_tokens_decode_back_to_each_records_midi(full_pipeline):
+    """A trainer's path: load `tokens` and `tokenizer.json` from the release, decode to MIDI,
+    and get the source's notes back within the tokenizer's grid."""
+    import numpy as np
+    import symusic
+
+    from mta_pipeline.core.midi_tokens import load_tokenizer
+
+    data, instance, _ = full_pipeline
+    root = release(data)
+    tokenizer = load_tokenizer(root / config.TOKENIZER_FILE)
+    rows = pq.read_table(sorted((root / "data" / "default").glob("train-*.parquet"))[0])
+    assert rows.schema.field("tokens").type == pa.list_(pa.int32())
+    assert rows.column("tokens").null_count == 0
+    for row in rows.slice(0, 5).to_pylist():
+        source = symusic.Score.from_file(str(root / row["midi_path"]))
+        notes = source.tracks[0].notes.numpy()
+        decoded = tokenizer.decode([row["tokens"]]).tracks[0].notes.numpy()
+        assert set(decoded["pitch"].tolist()) == set(notes["pitch"].tolist())
+        on_grid = {  # notes of one pitch on one step of the 16-a-beat grid become one
+            (p, round(t * 16 / source.ticks_per_quarter))
+            for p, t in zip(notes["pitch"].tolist(), notes["time"].tolist(), strict=True)
+        }
+        assert abs(len(decoded["pitch"]) - len(on_grid)) <= 0.01 * len(on_grid)
+        assert np.all(np.diff(decoded["time"]) >= 0)
+    tokens_meta = instance.fetch_materializations(dg.AssetKey("midi_tokens"), limit=1)
+    assert tokens_meta.records  # materialized by the graph run, so reruns can reuse it
+    again = materialize(defs, instance, "midi_tokens", only_stale=False, **QUIET)
+    assert again.ok
+    runs = instance.fetch_materializations(dg.AssetKey("midi_tokens"), limit=32).records
+    metas = [r.asset_materialization.metadata for r in runs]
+    assert sum(m["tokenized"].value for m in metas) == 0
+    assert sum(m["reused"].value for m in metas) == sum(m["files"].value for m in metas) > 0
