@@ -89,9 +89,9 @@ def test_a_rerun_with_nothing_changed_says_unchanged_everywhere(scraped):
     assert materialize(defs, instance, "*", shards, echo=lambda _: None, only_stale=False).ok
     assert emulator.units_used == units  # no quota spent
     meta = metadata_by_asset(instance, run_ids_since(instance, before))
-    # archive, metadata; 8 sharded assets; comment_repetition, composer_splits, removals,
+    # archive, metadata; 9 sharded assets; comment_repetition, composer_splits, removals,
     # quota, raw zone; the release's 3 assets
-    assert len(meta) == 2 + 8 * len(shards) + 5 + 3
+    assert len(meta) == 2 + 9 * len(shards) + 5 + 3
     changed = [k for k, m in meta.items() if m.get("unchanged") is not True]
     assert changed == [], sorted(changed)
     parsed = {p: m["parsed"] for (a, p), m in meta.items() if a == "midi_features" and m["parsed"]}

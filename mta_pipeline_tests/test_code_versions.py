@@ -60,13 +60,18 @@ def test_the_code_version_rule_holds_under_a_real_edit(tmp_path):
     assert after_midi.keys() == base.keys()
     for key in ("midi_features", "midi_parse_rejects"):
         assert after_midi[key] != base[key], key
-    for key in ("youtube_videos", "youtube_comments", "midi_files", "mta_tsv"):
+    for key in ("youtube_videos", "youtube_comments", "midi_files", "midi_tokens", "mta_tsv"):
         assert after_midi[key] == base[key], key
 
     edit(tmp_path / "mta_pipeline/core/youtube_api.py")
     after_youtube = asset_versions(tmp_path)
     assert after_youtube["youtube_videos"] != after_midi["youtube_videos"]
     assert after_youtube["midi_features"] == after_midi["midi_features"]
+
+    edit(tmp_path / "mta_pipeline/core/midi_tokens.py")  # new ids: only the tokens are redone
+    after_tokens = asset_versions(tmp_path)
+    changed = {key for key in after_tokens if after_tokens[key] != after_youtube[key]}
+    assert changed == {"midi_tokens"}
 
 
 def test_code_version_is_stable_and_follows_imports_only():

@@ -41,7 +41,8 @@ def test_the_release_lands_on_s3_in_one_piece_and_duckdb_queries_them(
     assert outcome.ok, outcome.failures
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
     names = {p.rsplit("/", 1)[-1] for p in fs.ls("lake/mta/release")}
-    assert names == {config.TSV_FILE, config.DATASET_CARD, ".manifest.json", "data", "midi"}
+    expected = {config.TSV_FILE, config.DATASET_CARD, config.TOKENIZER_FILE, ".manifest.json"}
+    assert names == expected | {"data", "midi"}
     conn = duckdb.connect()
     conn.register_filesystem(fs)
     n_tsv = conn.execute(
