@@ -1,9 +1,9 @@
 """Feature extraction over many files on every core, with the parser the user chose.
 
 `symusic` (the default) parses natively and computes the features with numpy
-(`midi_native`); a file symusic refuses is parsed again by pretty_midi, so no file pretty_midi
-reads is lost, and the result says which parser made it. `pretty_midi` runs the reference
-path alone. Files are spread over every core (`pool.map_files`).
+(`midi_native`); a file symusic refuses, or finds no note in, is parsed again by pretty_midi, so
+no file pretty_midi reads is lost, and the result says which parser made it. `pretty_midi`
+runs the reference path alone. Files are spread over every core (`pool.map_files`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,11 @@ def extract_file(path: str, backend: str = SYMUSIC) -> FeatureResult:
     if backend == SYMUSIC:
         try:
             features = native_features(data)
-            return FeatureResult(path, features, None, SYMUSIC, time.perf_counter() - started)
+            if features["n_notes"]:
+                return FeatureResult(path, features, None, SYMUSIC, time.perf_counter() - started)
+            # symusic drops what it cannot read (ticks past 2^31, say) without a word, so a
+            # file without notes is read by the reference as well: refused, or confirmed empty
+            errors.append("symusic: read no notes")
         except Exception as exc:
             errors.append(f"symusic: {_describe(exc)}")
     try:

@@ -1,15 +1,18 @@
 """The fast path for MIDI features: symusic (a C++ parser) and numpy, equal to pretty_midi.
 
-pretty_midi is the reference (`midi_features.extract_features`); this module parses about a
-hundred times faster and gives the same features. symusic pairs each note-off with the oldest
-open note-on of its pitch; two rules of pretty_midi's reader are rebuilt from those notes:
+pretty_midi is the reference (`midi_features.extract_features`); this module parses 60-90
+times faster a file (bench/BENCHMARKS.md) and gives the same features. symusic pairs each
+note-off with the oldest open note-on of its pitch; three rules of pretty_midi's reader are
+rebuilt from those notes:
 
 - one note-off ends every note of its pitch still sounding, so overlapping notes of one pitch
   all end at the first note-off after their onset (`pretty_midi_ends`);
-- a note-off that finds only a note-on of its own tick drops it: zero-length notes vanish.
+- a note-off that finds only a note-on of its own tick drops it: zero-length notes vanish;
+- an instrument exists only once one of its notes ends, so a track without a kept note adds
+  neither pedal nor end time.
 
-Three cases differ, all pinned by the parity tests; none occurs in files written note by note
-with positive lengths (the transcriber's, pretty_midi's):
+These cases differ, all pinned by the parity tests; none occurs in files written note by note
+with positive lengths by one writer (the transcriber's, pretty_midi's):
 
 - a note-on written *before* a note-off of its pitch at one tick, with nothing else of that
   pitch sounding: pretty_midi drops the new note, we keep it (as if the note-off came first);
@@ -17,7 +20,9 @@ with positive lengths (the transcriber's, pretty_midi's):
   note-off first) before a later note of that pitch: pretty_midi ends both at the later
   note-off; symusic drops the unmatched one, and its notes do not show it: one note fewer;
 - a text event after the last note: pretty_midi's end time counts it, symusic does not read
-  text events (lyrics and markers it does).
+  text events;
+- tempo, time signature and key signature events on a track other than the first: pretty_midi
+  ignores them (and warns the file is invalid), symusic applies them.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from mta_pipeline.core.midi_features import (
     features_from_arrays,
 )
 
-MAX_TICK = 10_000_000  # pretty_midi refuses files past this tick as corrupt; so do we
+MAX_TICK = 10_000_000  # pretty_midi refuses a file with an event at this tick as corrupt; so do we
 _PITCH_SHIFT = 32  # (pitch << 32) | tick: one sortable int64 per (pitch, tick)
 
 
@@ -52,19 +57,24 @@ def native_features(data: bytes) -> dict[str, object]:
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     pedals: list[Pedal] = []
     last_tick = _meta_end_tick(score, clock)
+    largest = last_tick  # of any event: pretty_midi's corruption guard looks at them all
     for track in score.tracks:
         notes = track.notes.numpy()
         starts, ends, keep = pretty_midi_ends(notes["time"], notes["duration"], notes["pitch"])
         controls = track.controls.numpy()
         bends = track.pitch_bends.numpy()["time"]
-        last_tick = max(last_tick, _max(ends), _max(controls["time"]), _max(bends))
+        events = (_max(notes["time"] + notes["duration"]), _max(controls["time"]), _max(bends))
+        largest = max(largest, *events)
+        if not keep.any():  # pretty_midi makes an instrument only when it ends a note
+            continue
+        last_tick = max(last_tick, *events[1:], _max(ends))
         if track.is_drum:
             continue
         parts.append((starts, ends, notes["pitch"][keep], notes["velocity"][keep].astype(np.int64)))
         sustain = controls["number"] == SUSTAIN_CC
         pedals.append((clock.seconds(controls["time"][sustain]), controls["value"][sustain]))
-    if last_tick > MAX_TICK:
-        raise CorruptMidi(f"MIDI file has a largest tick of {last_tick}, it is likely corrupt")
+    if largest >= MAX_TICK:
+        raise CorruptMidi(f"MIDI file has a largest tick of {largest}, it is likely corrupt")
     starts, ends, pitches, velocities = (
         np.concatenate([p[i] for p in parts]) if parts else np.empty(0, np.int64) for i in range(4)
     )
@@ -119,7 +129,6 @@ def _meta_end_tick(score: symusic.Score, clock: TickClock) -> int:
         score.time_signatures.numpy()["time"],
         score.key_signatures.numpy()["time"],
         *(np.array([m.time for m in track.lyrics], np.int64) for track in score.tracks),
-        np.array([m.time for m in score.markers], np.int64),
     ]
     return max(_max(clock.ticks), *(_max(t) for t in times))
 

@@ -1,25 +1,26 @@
 """Parity of the native parser (symusic + numpy) with the reference (pretty_midi).
 
 The tolerance, stated once: `n_notes`, pitch range, `max_polyphony` and `key_estimate` are
-identical; every other feature agrees within 1e-9 (relative, or absolute near zero). The two
-cases where pretty_midi's reader and ours differ by design are pinned exactly at the end.
+identical; every other feature agrees within 1e-9 (relative, or absolute near zero). The cases
+where pretty_midi's reader and ours differ by design (`midi_native`'s docstring) are pinned
+exactly at the end.
 """
 
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import mido
+import numpy as np
 import pretty_midi
 import pytest
 
 from mta_pipeline.core.feature_batch import extract_file
 from mta_pipeline.core.midi_backends import FALLBACK, PRETTY_MIDI, SYMUSIC
 from mta_pipeline.core.midi_features import extract_features
-from mta_pipeline.core.midi_native import CorruptMidi, native_features
+from mta_pipeline.core.midi_native import CorruptMidi, native_features, pretty_midi_ends
 from mta_pipeline.demo.corpus import generate_corpus
 
 EXACT = ("n_notes", "pitch_min", "pitch_max", "max_polyphony", "key_estimate")
@@ -143,9 +144,33 @@ EDGE_CASES = {
     "pitch bend after the notes": raw_file(
         [on(0, 60), off(480, 60), (2000, mido.Message("pitchwheel", pitch=100))]
     ),
+    "a track whose only note is zero-length, with pedal": pm_file(
+        piano([(60, 0, 1)]), piano([(64, 0.5, 0.5)], [(0.0, 127), (3.0, 0)], program=1)
+    ),
+    "a marker after the music": raw_file(
+        [on(0, 60), off(480, 60), (4000, mido.MetaMessage("marker", text="end"))]
+    ),
+    "note-off at the last tick before the corruption guard": raw_file(
+        [on(0, 60), off(9_999_999, 60)]
+    ),
     "no notes": pm_file(piano([], [(0.0, 127), (2.0, 0)])),
     "empty": pm_file(),
 }
+
+
+def dense_overlaps(seed: int) -> bytes:
+    """2,000 notes on eight pitches at random onsets and lengths: notes of one pitch overlap
+    hundreds of times, as in real transcriptions (the realistic corpus never overlaps them)."""
+    rng = np.random.default_rng(seed)
+    starts = np.round(rng.uniform(0, 120, 2000), 3)
+    lengths = np.round(rng.uniform(0.01, 3.0, 2000), 3)
+    pitches = rng.choice([40, 43, 47, 52, 55, 59, 64, 67], 2000)
+    notes = zip(pitches.tolist(), starts.tolist(), (starts + lengths).tolist(), strict=True)
+    return pm_file(piano(notes, [(10.0, 127), (50.0, 0), (60.0, 100)]))
+
+
+EDGE_CASES["dense overlapping notes of one pitch"] = dense_overlaps(0)
+EDGE_CASES["dense overlapping notes of one pitch, another draw"] = dense_overlaps(1)
 
 
 @pytest.mark.parametrize("name", list(EDGE_CASES))
@@ -153,8 +178,26 @@ def test_edge_case_parity(name: str) -> None:
     assert_parity(EDGE_CASES[name])
 
 
+def test_pretty_midi_pairing_from_first_in_first_out_notes() -> None:
+    """symusic's notes of one pitch (0-200, 100-300, 300-300, 400-500) become pretty_midi's:
+    every open note ends at the first note-off after it, and the zero-length note goes."""
+    onsets = np.array([0, 100, 300, 400, 0], np.int32)
+    durations = np.array([200, 200, 0, 100, 50], np.int32)
+    pitches = np.array([60, 60, 60, 60, 61], np.int8)
+    starts, ends, kept = pretty_midi_ends(onsets, durations, pitches)
+    assert kept.tolist() == [True, True, False, True, True]
+    assert sorted(zip(starts.tolist(), ends.tolist(), strict=True)) == [
+        (0, 50),
+        (0, 200),
+        (100, 200),
+        (400, 500),
+    ]
+
+
 def test_edge_cases_mean_what_they_say() -> None:
     """Guards the fixtures: the pedal and overlap cases really exercise pretty_midi's rules."""
+    dense = extract_features(EDGE_CASES["dense overlapping notes of one pitch"])
+    assert dense["n_notes"] == 2000
     overlap = extract_features(EDGE_CASES["overlapping notes of one pitch"])
     assert overlap["n_notes"] == 5 and overlap["max_polyphony"] == 4
     held = extract_features(EDGE_CASES["ends in a held pedal"])
@@ -267,18 +310,49 @@ def test_zero_ticks_per_quarter_is_refused() -> None:
         native_features(bytes(data))
 
 
-def test_largest_tick_guard_matches_pretty_midi() -> None:
-    data = raw_file([on(0, 60), off(10_000_001, 60)])
+@pytest.mark.parametrize(
+    "events",
+    [
+        [on(0, 60), off(10_000_000, 60)],
+        [on(0, 60), off(480, 60), cc(10_000_000, 0)],
+    ],
+    ids=["note-off", "controller"],
+)
+def test_largest_tick_guard_matches_pretty_midi(events: list[Event]) -> None:
+    data = raw_file(events)
     with pytest.raises(ValueError, match="likely corrupt"):
         extract_features(data)
     with pytest.raises(CorruptMidi, match="likely corrupt"):
         native_features(data)
 
 
+def test_ticks_symusic_cannot_hold_are_refused_not_kept_empty(tmp_path: Path) -> None:
+    """Past 2^31 ticks symusic drops the note without a word; the reference then refuses it."""
+    step = (1 << 28) - 1  # the largest delta time a MIDI file can hold
+    spacers = [(step * i, mido.MetaMessage("text", text=".")) for i in range(1, 9)]
+    data = raw_file([on(0, 60), *spacers, off(step * 9, 60)])
+    assert native_features(data)["n_notes"] == 0
+    result = extract_file(_write(tmp_path, data), SYMUSIC)
+    assert result.features is None
+    assert result.error.startswith("symusic: read no notes; pretty_midi: ")
+
+
+def test_an_empty_file_is_confirmed_by_the_reference(tmp_path: Path) -> None:
+    result = extract_file(_write(tmp_path, EDGE_CASES["no notes"]), SYMUSIC)
+    assert result.parser == FALLBACK and result.features["n_notes"] == 0
+
+
 def test_backend_reference_path_is_labelled(tmp_path: Path) -> None:
     path = _write(tmp_path, pm_file(piano([(60, 0, 1)])))
     assert extract_file(path, PRETTY_MIDI).parser == PRETTY_MIDI
-    assert os.path.exists(path)
+    assert extract_file(path, SYMUSIC).parser == SYMUSIC
+
+
+def test_tempo_on_a_later_track_is_applied() -> None:
+    """Difference 4: pretty_midi reads tempo from the first track only (and warns)."""
+    data = raw_file([on(0, 60), off(960, 60)], [tempo(0, 60)])
+    assert extract_features(data)["duration_s"] == pytest.approx(1.0)
+    assert native_features(data)["duration_s"] == pytest.approx(2.0)
 
 
 def test_text_event_after_the_music_does_not_lengthen_it() -> None:
