@@ -76,7 +76,8 @@ def shard_figures(instance: dg.DagsterInstance, asset: str) -> ShardFigures:
         return sum(float(m.get(key) or 0) for m in newest.values())
 
     notes = total("notes") or sum(
-        float(m.get("notes_per_s") or 0) * float(m.get("seconds") or 0) for m in newest.values()
+        float(m.get("parsed_notes_per_s") or 0) * float(m.get("seconds") or 0)
+        for m in newest.values()
     )
     return ShardFigures(
         shards=len(newest),

@@ -157,7 +157,7 @@ def parse_speed(
     return {
         "seconds": round(elapsed, 3),
         "ms_per_file": round(1000 * elapsed / max(1, len(todo)), 2),
-        "notes_per_s": round(notes / elapsed) if elapsed > 0 else 0,
+        "parsed_notes_per_s": round(notes / elapsed) if elapsed > 0 else 0,
         "parsers": dg.MetadataValue.md(
             counts_markdown(Counter(r.parser or "none (rejected)" for r in results), "parser")
         ),

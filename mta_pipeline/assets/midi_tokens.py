@@ -4,6 +4,7 @@ The tokenizer's configuration is written once to the lake (`midi_tokens/tokenize
 shipped in the release, so a trainer can decode the ids back to MIDI.
 """
 
+import hashlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,9 +18,9 @@ from mta_pipeline import config, schemas
 from mta_pipeline.assets.results import CODE_VERSION, table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core.midi_tokens import (
-    TOKENIZER_NAME,
     TokenResult,
     config_json,
+    current_tokenizer,
     tokenize_all,
 )
 from mta_pipeline.partitions import shard_partitions
@@ -27,7 +28,10 @@ from mta_pipeline.resources.giantmidi import GiantMidiSource
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline.summaries import preview_markdown
 
-VERSION = code_version(__name__)
+# The code and the tokenizer's saved configuration: a miditok upgrade that changes the ids makes
+# every shard due again, as a code change does.
+_VERSIONED = f"{code_version(__name__)}+{current_tokenizer()}"
+VERSION = hashlib.sha256(_VERSIONED.encode()).hexdigest()[:16]
 CONFIG_PATH = f"{config.T_MIDI_TOKENS}/{config.TOKENIZER_FILE}"
 
 
@@ -52,7 +56,9 @@ def midi_tokens(
         raise dg.Failure(f"shard {shard} of midi_files is missing: materialize midi_files first.")
     storage.write_if_changed(CONFIG_PATH, config_json())
     files = files_t.to_pylist()
-    kept = _reusable(context, storage, shard, {(f["vid"], f["sha256"]) for f in files})
+    tokenizer = current_tokenizer()
+    wanted = {(f["vid"], f["sha256"], tokenizer) for f in files}
+    kept = _reusable(context, storage, shard, wanted)
     done = set(zip(kept.column("vid").to_pylist(), kept.column("sha256").to_pylist(), strict=True))
     todo = [f for f in files if (f["vid"], f["sha256"]) not in done]
     started = time.perf_counter()
@@ -65,7 +71,7 @@ def midi_tokens(
     rows, failed = [], []
     for f, result in zip(todo, results, strict=True):
         if result.tokens is not None:
-            rows.append(_row(f, shard, result))
+            rows.append(_row(f, shard, result, tokenizer))
         else:
             failed.append({"vid": f["vid"], "member": f["member"], "error": result.error})
     new = schemas.to_table(config.T_MIDI_TOKENS, rows)
@@ -81,7 +87,7 @@ def midi_tokens(
         uri=storage.table_uri(config.T_MIDI_TOKENS, shard),
         preview=("vid", "tokenizer", "n_tokens"),
         metadata={
-            "tokenizer": TOKENIZER_NAME,
+            "tokenizer": tokenizer,
             "tokenizer_config": dg.MetadataValue.path(storage.uri(CONFIG_PATH)),
             "files": data.num_rows,
             "tokenized": len(todo) - len(failed),
@@ -96,23 +102,27 @@ def midi_tokens(
     )
 
 
-def _row(f: dict, shard: str, result: TokenResult) -> dict:
+def _row(f: dict, shard: str, result: TokenResult, tokenizer: str) -> dict:
     tokens = result.tokens if result.tokens is not None else np.empty(0, np.int32)
     return {
         "vid": f["vid"],
         "shard": shard,
         "sha256": f["sha256"],
-        "tokenizer": TOKENIZER_NAME,
+        "tokenizer": tokenizer,
         "n_tokens": len(tokens),
         "tokens": tokens,
     }
 
 
 def _reusable(
-    context: dg.AssetExecutionContext, storage: Storage, shard: str, wanted: set[tuple[str, str]]
+    context: dg.AssetExecutionContext,
+    storage: Storage,
+    shard: str,
+    wanted: set[tuple[str, str, str]],
 ) -> pa.Table:
-    """Rows of the shard's last materialization whose (vid, sha256) is still wanted, when it ran
-    this code version: an unchanged file is not tokenized again."""
+    """Rows of the shard's last materialization whose (vid, sha256, tokenizer) is still wanted,
+    when it ran this code version: an unchanged file is not tokenized again, and ids made by
+    another tokenizer configuration (a miditok upgrade) are made again."""
     empty = schemas.to_table(config.T_MIDI_TOKENS, [])
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(
@@ -126,5 +136,5 @@ def _reusable(
     data = storage.read_table(config.T_MIDI_TOKENS, shard)
     if data is None:
         return empty
-    keys = zip(data.column("vid").to_pylist(), data.column("sha256").to_pylist(), strict=True)
+    keys = zip(*(data.column(c).to_pylist() for c in ("vid", "sha256", "tokenizer")), strict=True)
     return data.filter(pa.array([key in wanted for key in keys], pa.bool_()))

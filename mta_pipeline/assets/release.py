@@ -36,6 +36,9 @@ VERSION = code_version(__name__)
 EAGER = dg.AutomationCondition.eager()
 DEPS = [config.T_MTA_RECORDS, config.T_MTA_REMOVALS, config.T_MIDI_TOKENS]
 TOKENIZER_LAKE_PATH = f"{config.T_MIDI_TOKENS}/{config.TOKENIZER_FILE}"
+# The config whose Parquet files carry `tokens`: the others are its subsets (filter `default` on
+# `curated`), and three copies of the largest column would triple the release.
+TOKENS_CONFIG = "default"
 TSV, PARQUET, CARD = "mta_tsv", "mta_parquet", "mta_dataset_card"
 
 
@@ -128,20 +131,29 @@ def _result(
 def mta_release(context: dg.AssetExecutionContext, storage: Storage):
     """The whole release folder, published as one set."""
     records = ordered_records(storage)
-    data = with_tokens(release_table(records), storage.read_all(config.T_MIDI_TOKENS))
+    data = release_table(records)
     tsv = tsv_bytes(data.select(list(TSV_COLUMNS)).to_pylist())
     files: dict[str, FolderFile] = {config.TSV_FILE: FolderFile.of_bytes(tsv)}
     configs = {name: config_rows(data, name) for name in CONFIGS}
+    tokenizer = storage.read_bytes(TOKENIZER_LAKE_PATH)
+    tokens = storage.read_all(config.T_MIDI_TOKENS)
+    without_tokens = 0
     for name, rows in configs.items():
         for relpath, part in split_files(rows, name).items():
+            if name == TOKENS_CONFIG:  # one file's ids in memory at a time, beside the lake's
+                part = with_tokens(part, tokens, tokenizer)
+                without_tokens += part.column("tokens").null_count
             files[relpath] = FolderFile.of_bytes(parquet_bytes(part))
+    del tokens
     files.update(_midi_files(storage, records))
-    tokenizer = storage.read_bytes(TOKENIZER_LAKE_PATH)
     if tokenizer is not None:
         files[config.TOKENIZER_FILE] = FolderFile.of_bytes(tokenizer)
-    else:
-        context.log.warning("no tokenizer in the lake: materialize midi_tokens for `tokens`")
-    card = dataset_card(data, configs)
+    if without_tokens:
+        context.log.warning(
+            f"{without_tokens} records have no tokens: materialize midi_tokens (the lake holds "
+            "no ids of these files made with its tokenizer.json)"
+        )
+    card = dataset_card(data, configs, tokens=tokenizer is not None)
     files[config.DATASET_CARD] = FolderFile.of_bytes(card.encode("utf-8"))
     progress(context, f"release: {data.num_rows} records, {len(files)} files; publishing")
     changed = publish_folder(storage, config.RELEASE_DIR, files)
@@ -170,6 +182,7 @@ def mta_release(context: dg.AssetExecutionContext, storage: Storage):
         **{"dagster/uri": root},
         **counts,
         midi_files=data.num_rows,
+        records_without_tokens=without_tokens,
     )
     yield _result(
         CARD,

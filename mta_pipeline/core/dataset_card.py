@@ -106,12 +106,20 @@ COLUMN_NOTES = {
     "vid": "YouTube video id",
     "describe": "the video's description, cleaned",
     "midi_path": "the MIDI file, relative to the release root",
-    "tokens": "the MIDI file as miditok REMI ids (int32); decode with `tokenizer.json`",
+    "tokens": "`default` config only: the MIDI file as miditok REMI ids; see `tokenizer.json`",
     "split": "train / validation / test, by composer",
     "curated": "giant_midi_piano = 1 and surname_in_youtube_title = 1",
     "caption": "generated from the MIDI features (not human text)",
     "comments": "kept comments with their flags (no author ids)",
 }
+
+
+TOKEN_FILES = [
+    "- `tokenizer.json`: the miditok REMI tokenizer of the `tokens` column, which the `default`",
+    "  config's files carry (the other configs are its subsets: filter `default` on `curated`).",
+    "  Live solo piano: velocities, sustain pedal, a 31 ms grid at GiantMIDI's 120 BPM. Decode:",
+    "  `miditok.REMI(params='tokenizer.json').decode([row['tokens']]).dump_midi('x.mid')`.",
+]
 
 
 def _size_category(n: int) -> str:
@@ -155,8 +163,9 @@ def _date_range(values: list) -> str:
     return f"{min(values):%Y-%m-%d} to {max(values):%Y-%m-%d}"
 
 
-def dataset_card(data: pa.Table, configs: Mapping[str, pa.Table]) -> str:
-    """The card for the release rows `data` and each config's rows."""
+def dataset_card(data: pa.Table, configs: Mapping[str, pa.Table], tokens: bool = False) -> str:
+    """The card for the release rows `data` and each config's rows; `tokens`: the default
+    config's files carry the `tokens` column and `tokenizer.json` is shipped."""
     rows = data.select(
         [
             "surname",
@@ -220,9 +229,7 @@ def dataset_card(data: pa.Table, configs: Mapping[str, pa.Table]) -> str:
         "  (a split without records has no file, so it is not offered when loading).",
         "- `midi/<vid>.mid`: the MIDI file of every record (`midi_path`).",
         "- `midi_text_dataset.tsv`: the MusicTextAlignment columns of every record.",
-        "- `tokenizer.json`: the miditok REMI tokenizer of the `tokens` column (live solo piano:",
-        "  velocities, sustain pedal, a 31 ms grid at GiantMIDI's 120 BPM). Decode a record:",
-        "  `miditok.REMI(params='tokenizer.json').decode([row['tokens']]).dump_midi('x.mid')`.",
+        *(TOKEN_FILES if tokens else []),
         "",
         LOADING,
         "## Columns",
@@ -230,6 +237,7 @@ def dataset_card(data: pa.Table, configs: Mapping[str, pa.Table]) -> str:
         "| column | type | notes |",
         "|---|---|---|",
         *(f"| `{f.name}` | {f.type} | {COLUMN_NOTES.get(f.name, '')} |" for f in data.schema),
+        *([f"| `tokens` | list<int32> | {COLUMN_NOTES['tokens']} |"] if tokens else []),
         "",
         f"GiantMIDI's metadata file is `{METADATA_FILE}` ({METADATA_URL}).",
         "",

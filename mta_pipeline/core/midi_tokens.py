@@ -25,6 +25,7 @@ import symusic
 from miditok.constants import DEFAULT_TOKENIZER_FILE_NAME
 
 from mta_pipeline.core.pool import Progress, map_files
+from mta_pipeline.core.token_ids import tokenizer_id
 
 TOKENIZER_NAME = "miditok-REMI-v1"
 CONFIG_FILE_NAME = DEFAULT_TOKENIZER_FILE_NAME  # "tokenizer.json", what `tokenizer.save` names
@@ -99,6 +100,11 @@ def config_json() -> bytes:
         path = Path(folder) / CONFIG_FILE_NAME
         make_tokenizer().save(path)
         return path.read_bytes()
+
+
+def current_tokenizer() -> str:
+    """The `tokenizer` value of ids made now: TOKENIZER_NAME and the config's digest."""
+    return tokenizer_id(TOKENIZER_NAME, config_json())
 
 
 def tokenize(data: bytes) -> np.ndarray:

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from mta_pipeline.core.splits import SPLITS
 from mta_pipeline.core.text_flags import reply_comments
+from mta_pipeline.core.token_ids import config_digest
 
 CONFIGS = ("default", "curated", "clean_en")
 CONFIG_DESCRIPTIONS = {
@@ -57,20 +58,21 @@ def release_table(records: pa.Table) -> pa.Table:
     return data.add_column(data.schema.get_field_index("reply_5") + 1, "midi_path", paths)
 
 
-def with_tokens(data: pa.Table, tokens: pa.Table) -> pa.Table:
-    """`tokens` (the `midi_tokens` ids of each record's MIDI bytes, matched by vid and sha256;
-    null where the file has none) added after `midi_path`."""
-
-    def keys(table: pa.Table) -> pa.Array:
-        return pc.binary_join_element_wise(table.column("vid"), table.column("sha256"), "/")
-
-    at = pc.index_in(keys(data), value_set=keys(tokens)) if tokens.num_rows else None
-    column = (
-        tokens.column("tokens").take(at)
-        if at is not None
-        else pa.nulls(data.num_rows, pa.list_(pa.int32()))
-    )
+def with_tokens(data: pa.Table, tokens: pa.Table, tokenizer: bytes | None) -> pa.Table:
+    """`tokens` added after `midi_path`: the `midi_tokens` ids of each record's MIDI bytes
+    (matched by vid and sha256) made with the tokenizer saved as `tokenizer`; null where there
+    are none (no tokenizer, a file that could not be tokenized, ids of another tokenizer)."""
+    column = pa.nulls(data.num_rows, pa.list_(pa.int32()))
+    if tokenizer is not None and tokens.num_rows:
+        made = pc.ends_with(tokens.column("tokenizer"), f"+{config_digest(tokenizer)}")
+        usable = pc.if_else(made, _file_keys(tokens), pa.scalar(None, pa.string()))
+        at = pc.index_in(_file_keys(data), value_set=usable)  # only this file's ids are copied
+        column = tokens.column("tokens").take(at)
     return data.add_column(data.schema.get_field_index("midi_path") + 1, "tokens", column)
+
+
+def _file_keys(table: pa.Table) -> pa.Array:
+    return pc.binary_join_element_wise(table.column("vid"), table.column("sha256"), "/")
 
 
 def _has_english_text(row: dict) -> bool:

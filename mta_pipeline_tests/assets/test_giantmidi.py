@@ -113,7 +113,7 @@ def test_midi_backends_agree_and_the_ui_shows_parse_speed(data_env, instance, mo
     native = run_assets(instance, ["midi_features", "midi_parse_rejects"], shard)
     meta = native.get_asset_materialization_events()[0].materialization.metadata
     assert meta["midi_backend"].value == "symusic"
-    assert meta["ms_per_file"].value > 0 and meta["notes_per_s"].value > 0
+    assert meta["ms_per_file"].value > 0 and meta["parsed_notes_per_s"].value > 0
     assert "| symusic |" in meta["parsers"].value
     assert "| vid | notes | ms |" in meta["slowest_files"].value
     assert "ms per file against notes" in meta["parse_time_by_notes"].value
@@ -140,3 +140,25 @@ def test_midi_backends_agree_and_the_ui_shows_parse_speed(data_env, instance, mo
     assert "MTA_MIDI_BACKEND='fluidsynth' is not a MIDI backend" in str(error.message) + str(
         error.cause.message if error.cause else ""
     )
+
+
+def test_tokens_are_reused_only_from_the_same_tokenizer(data_env, instance, monkeypatch):
+    from mta_pipeline.assets import midi_tokens
+
+    shard = SHARD_KEYS[0]
+    assert run_assets(instance, ["giantmidi_archive"]).success
+    assert run_assets(instance, ["midi_files", "midi_rejects"], shard).success
+
+    def tokens_run() -> dict:
+        result = run_assets(instance, ["midi_tokens"], shard)
+        meta = result.get_asset_materialization_events()[0].materialization.metadata
+        return {k: meta[k].value for k in ("files", "tokenized", "reused", "tokenizer")}
+
+    first = tokens_run()
+    assert first["files"] == first["tokenized"] > 0
+    assert tokens_run()["reused"] == first["files"]
+    upgraded = first["tokenizer"].replace("+", "+0")  # as if miditok's saved config changed
+    monkeypatch.setattr(midi_tokens, "current_tokenizer", lambda: upgraded)
+    again = tokens_run()
+    assert again["tokenized"] == first["files"] and again["tokenizer"] == upgraded
+    assert {t for (t,) in table("SELECT DISTINCT tokenizer FROM midi_tokens")} == {upgraded}

@@ -108,3 +108,28 @@ def test_the_yaml_names_only_splits_and_configs_with_records() -> None:
     assert "- config_name: default\n  default: true" in text
     assert "    path: data/default/test-*.parquet" in text
     assert "validation" not in text and "clean_en" not in text
+
+
+def test_tokens_join_by_file_and_only_from_the_shipped_tokenizer() -> None:
+    from mta_pipeline.core.release import with_tokens
+    from mta_pipeline.core.token_ids import tokenizer_id
+
+    shipped = b'{"config": "now"}'
+    data = pa.table({"vid": ["a", "b", "c"], "sha256": ["1", "2", "3"], "midi_path": ["x"] * 3})
+    tokens = pa.table(
+        {
+            "vid": ["b", "a", "c"],
+            "sha256": ["2", "1", "9"],  # c: ids of other bytes
+            "tokenizer": [
+                tokenizer_id("t", shipped),
+                tokenizer_id("t", b'{"config": "before an upgrade"}'),
+                tokenizer_id("t", shipped),
+            ],
+            "tokens": pa.array([[1, 2], [3], [4]], pa.list_(pa.int32())),
+        }
+    )
+    joined = with_tokens(data, tokens, shipped)
+    assert joined.column_names == ["vid", "sha256", "midi_path", "tokens"]
+    assert joined.column("tokens").to_pylist() == [None, [1, 2], None]
+    assert with_tokens(data, tokens, None).column("tokens").null_count == 3
+    assert with_tokens(data, tokens.slice(0, 0), shipped).column("tokens").null_count == 3
