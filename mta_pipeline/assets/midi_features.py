@@ -9,7 +9,7 @@ import dagster as dg
 
 from mta_pipeline import config, schemas
 from mta_pipeline.assets.rejects import reject_rate_check, reject_row
-from mta_pipeline.assets.results import CODE_VERSION, step_outputs, table_result
+from mta_pipeline.assets.results import ran_this_code, step_outputs, table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import archive
 from mta_pipeline.core.feature_batch import FeatureResult, extract_all
@@ -184,16 +184,7 @@ def _cached(
 ) -> Cached:
     """Rows of the shard's last materialization by (vid, sha256), when it ran this code version
     (its `code_version` metadata) and parser: an unchanged file is then not parsed again."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(config.T_MIDI_FEATURES), asset_partitions=[shard]
-        ),
-        limit=1,
-    ).records
-    meta = records[0].asset_materialization.metadata if records else {}
-    if CODE_VERSION not in meta or meta[CODE_VERSION].value != VERSION:
-        return {}
-    if BACKEND not in meta or meta[BACKEND].value != backend:
+    if not ran_this_code(context, config.T_MIDI_FEATURES, VERSION, **{BACKEND: backend}):
         return {}
     cached: Cached = {}
     for row in storage.read_rows(config.T_MIDI_FEATURES, shard):

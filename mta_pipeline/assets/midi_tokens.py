@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mta_pipeline import config, schemas
-from mta_pipeline.assets.results import CODE_VERSION, table_result
+from mta_pipeline.assets.results import ran_this_code, table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core.midi_tokens import (
     TokenResult,
@@ -124,14 +124,7 @@ def _reusable(
     when it ran this code version: an unchanged file is not tokenized again, and ids made by
     another tokenizer configuration (a miditok upgrade) are made again."""
     empty = schemas.to_table(config.T_MIDI_TOKENS, [])
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(config.T_MIDI_TOKENS), asset_partitions=[shard]
-        ),
-        limit=1,
-    ).records
-    meta = records[0].asset_materialization.metadata if records else {}
-    if CODE_VERSION not in meta or meta[CODE_VERSION].value != VERSION:
+    if not ran_this_code(context, config.T_MIDI_TOKENS, VERSION):
         return empty
     data = storage.read_table(config.T_MIDI_TOKENS, shard)
     if data is None:

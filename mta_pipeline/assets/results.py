@@ -108,3 +108,19 @@ def file_result(
         },
         data_version=dg.DataVersion(hashlib.sha256(body).hexdigest()[:32]),
     )
+
+
+def ran_this_code(
+    context: dg.AssetExecutionContext, asset_key: str, version: str, **settings: str
+) -> bool:
+    """Whether the latest materialization of this run's partition of `asset_key` ran `version`
+    with the same `settings` (metadata name → value): only then may its rows be reused."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(asset_key), asset_partitions=[context.partition_key]
+        ),
+        limit=1,
+    ).records
+    meta = records[0].asset_materialization.metadata if records else {}
+    wanted = {CODE_VERSION: version, **settings}
+    return all(name in meta and meta[name].value == value for name, value in wanted.items())

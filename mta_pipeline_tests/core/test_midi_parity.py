@@ -348,6 +348,7 @@ def test_backend_reference_path_is_labelled(tmp_path: Path) -> None:
     assert extract_file(path, SYMUSIC).parser == SYMUSIC
 
 
+@pytest.mark.filterwarnings("ignore:Tempo, Key or Time signature:RuntimeWarning")
 def test_tempo_on_a_later_track_is_applied() -> None:
     """Difference 4: pretty_midi reads tempo from the first track only (and warns)."""
     data = raw_file([on(0, 60), off(960, 60)], [tempo(0, 60)])
