@@ -324,6 +324,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  release        : {release}  (datasets.load_dataset({release!r}))")
     print(f"  TSV dataset    : {release}/{config.TSV_FILE}")
     print(f"  dataset card   : {release}/{config.DATASET_CARD}")
+    print(f"  tokenizer      : {release}/{config.TOKENIZER_FILE}  (decodes the `tokens` column)")
     print(f"  DuckDB catalog : {config.duckdb_path()}")
     print(f"  lake (Parquet) : {config.lake_url()}")
     print(f"  MIDI files     : {data_dir / config.MIDI_DIR}")
