@@ -378,8 +378,9 @@ def _holds(
 def _replace(
     conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: Where, digest: str
 ) -> None:
-    """The rows matching `where` become `data`, and the catalog records its digest."""
-    _insert(conn, table, data, where)
+    """The rows matching `where` become `data` (less the columns the catalog omits), and the
+    catalog records its digest."""
+    _insert(conn, table, data.drop_columns(list(schemas.CATALOG_OMITS.get(table, ()))), where)
     conn.execute(
         f'CREATE TABLE IF NOT EXISTS "{CATALOG_STATE}" (key VARCHAR PRIMARY KEY, digest VARCHAR)'
     )

@@ -162,3 +162,7 @@ def test_tokens_are_reused_only_from_the_same_tokenizer(data_env, instance, monk
     again = tokens_run()
     assert again["tokenized"] == first["files"] and again["tokenizer"] == upgraded
     assert {t for (t,) in table("SELECT DISTINCT tokenizer FROM midi_tokens")} == {upgraded}
+    columns = [c for (c, *_) in table("DESCRIBE midi_tokens")]
+    assert "n_tokens" in columns and "tokens" not in columns  # the ids stay in the lake
+    lake = data_env / config.LAKE_DIR / config.T_MIDI_TOKENS / f"shard={shard}" / "part.parquet"
+    assert pq.read_table(lake).column("tokens").null_count == 0
