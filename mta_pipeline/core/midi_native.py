@@ -59,7 +59,7 @@ def native_features(data: bytes) -> dict[str, object]:
     last_tick = _meta_end_tick(score, clock)
     largest = last_tick  # of any event: pretty_midi's corruption guard looks at them all
     for track in score.tracks:
-        notes = track.notes.numpy()
+        notes = {k: v.astype(np.int64) for k, v in track.notes.numpy().items()}  # no int32 wrap
         starts, ends, keep = pretty_midi_ends(notes["time"], notes["duration"], notes["pitch"])
         controls = track.controls.numpy()
         bends = track.pitch_bends.numpy()["time"]
@@ -70,7 +70,7 @@ def native_features(data: bytes) -> dict[str, object]:
         last_tick = max(last_tick, *events[1:], _max(ends))
         if track.is_drum:
             continue
-        parts.append((starts, ends, notes["pitch"][keep], notes["velocity"][keep].astype(np.int64)))
+        parts.append((starts, ends, notes["pitch"][keep], notes["velocity"][keep]))
         sustain = controls["number"] == SUSTAIN_CC
         pedals.append((clock.seconds(controls["time"][sustain]), controls["value"][sustain]))
     if largest >= MAX_TICK:
@@ -78,7 +78,7 @@ def native_features(data: bytes) -> dict[str, object]:
     starts, ends, pitches, velocities = (
         np.concatenate([p[i] for p in parts]) if parts else np.empty(0, np.int64) for i in range(4)
     )
-    notes = Notes(clock.seconds(starts), clock.seconds(ends), pitches.astype(np.int64), velocities)
+    notes = Notes(clock.seconds(starts), clock.seconds(ends), pitches, velocities)
     return features_from_arrays(notes, pedals, float(clock.seconds(np.array([last_tick]))[0]))
 
 
@@ -94,7 +94,7 @@ def pretty_midi_ends(
     kept = durations > 0
     pitch = pitches[kept].astype(np.int64) << _PITCH_SHIFT
     on = pitch | onsets[kept].astype(np.int64)
-    offs = np.sort(pitch | (onsets[kept] + durations[kept]).astype(np.int64))
+    offs = np.sort(pitch | (onsets[kept].astype(np.int64) + durations[kept]))
     ends = offs[np.searchsorted(offs, on, side="right")]  # own note-off always qualifies
     return on & _TICK_MASK, ends & _TICK_MASK, kept
 

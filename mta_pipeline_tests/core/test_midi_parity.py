@@ -194,6 +194,14 @@ def test_pretty_midi_pairing_from_first_in_first_out_notes() -> None:
     ]
 
 
+def test_pairing_does_not_wrap_past_int32() -> None:
+    """symusic's ticks are int32: an onset near 2^31 plus its length must not wrap around."""
+    starts, ends, _ = pretty_midi_ends(
+        np.array([2**31 - 10], np.int32), np.array([100], np.int32), np.array([60], np.int8)
+    )
+    assert (starts.tolist(), ends.tolist()) == ([2**31 - 10], [2**31 + 90])
+
+
 def test_edge_cases_mean_what_they_say() -> None:
     """Guards the fixtures: the pedal and overlap cases really exercise pretty_midi's rules."""
     dense = extract_features(EDGE_CASES["dense overlapping notes of one pitch"])
