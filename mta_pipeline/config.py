@@ -22,7 +22,7 @@ GIANTMIDI_ARCHIVE_SHA256 = "GIANTMIDI_ARCHIVE_SHA256"
 GIANTMIDI_METADATA_URL = "GIANTMIDI_METADATA_URL"
 MTA_MAX_MEMBER_BYTES = "MTA_MAX_MEMBER_BYTES"
 MTA_FEATURE_WORKERS = "MTA_FEATURE_WORKERS"
-# symusic (native, the default) or pretty_midi (the reference parser, about 50x slower).
+# symusic (native, the default) or pretty_midi (the reference parser, tens of times slower).
 MTA_MIDI_BACKEND = "MTA_MIDI_BACKEND"
 DAGSTER_HOME = "DAGSTER_HOME"
 # "1" in the `.env` that `mta demo` writes: `mta` then serves the YouTube emulator itself.
