@@ -9,7 +9,7 @@ import dagster as dg
 
 from mta_pipeline import config, schemas
 from mta_pipeline.assets.rejects import reject_rate_check, reject_row
-from mta_pipeline.assets.results import ran_this_code, step_outputs, table_result
+from mta_pipeline.assets.results import ran_this_code, shard_files, step_outputs, table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import archive
 from mta_pipeline.core.feature_batch import FeatureResult, extract_all
@@ -56,10 +56,7 @@ def midi_features(
 ) -> Iterator[Any]:
     """Parses only files whose bytes (sha256) are new since the last run of the same code."""
     shard = context.partition_key
-    files_t = storage.read_table(config.T_MIDI_FILES, shard)
-    if files_t is None:
-        raise dg.Failure(f"shard {shard} of midi_files is missing: materialize midi_files first.")
-    files = files_t.to_pylist()
+    files = shard_files(storage, shard)
     backend = giantmidi.backend()
     cached = _cached(context, storage, shard, backend)
     todo = [f for f in files if (f["vid"], f["sha256"]) not in cached]

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mta_pipeline import config, schemas
-from mta_pipeline.assets.results import ran_this_code, table_result
+from mta_pipeline.assets.results import ran_this_code, shard_files, table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core.midi_tokens import (
     TokenResult,
@@ -51,11 +51,8 @@ def midi_tokens(
 ) -> Iterator[Any]:
     """Tokenizes only files whose bytes (sha256) are new since the last run of the same code."""
     shard = context.partition_key
-    files_t = storage.read_table(config.T_MIDI_FILES, shard)
-    if files_t is None:
-        raise dg.Failure(f"shard {shard} of midi_files is missing: materialize midi_files first.")
+    files = shard_files(storage, shard)
     storage.write_if_changed(CONFIG_PATH, config_json())
-    files = files_t.to_pylist()
     tokenizer = current_tokenizer()
     wanted = {(f["vid"], f["sha256"], tokenizer) for f in files}
     kept = _reusable(context, storage, shard, wanted)

@@ -11,7 +11,8 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from mta_pipeline import schemas
+from mta_pipeline import config, schemas
+from mta_pipeline.resources.storage import Storage
 from mta_pipeline.summaries import preview_markdown
 
 # Metadata keys the `mta` command reads back (runner.py): keep them stable.
@@ -124,3 +125,11 @@ def ran_this_code(
     meta = records[0].asset_materialization.metadata if records else {}
     wanted = {CODE_VERSION: version, **settings}
     return all(name in meta and meta[name].value == value for name, value in wanted.items())
+
+
+def shard_files(storage: Storage, shard: str) -> list[dict]:
+    """The shard's `midi_files` rows, which the MIDI steps read; a Failure when missing."""
+    files = storage.read_table(config.T_MIDI_FILES, shard)
+    if files is None:
+        raise dg.Failure(f"shard {shard} of midi_files is missing: materialize midi_files first.")
+    return files.to_pylist()
