@@ -92,10 +92,12 @@ def load_tokenizer(path: str | Path) -> miditok.REMI:
 
 
 @functools.cache
+@functools.cache
 def config_json() -> bytes:
     """What `make_tokenizer().save(...)` writes: the configuration, the class name and the
     miditok, symusic and tokenizers versions. The same bytes in every call and process with the
-    same installed versions (a library upgrade changes them: compare-then-write notices)."""
+    same installed versions; a library upgrade changes them, and with them the digest in
+    `current_tokenizer()`, so ids made before are made again (assets/midi_tokens.py)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / CONFIG_FILE_NAME
         make_tokenizer().save(path)
