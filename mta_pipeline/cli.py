@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import signal
 import subprocess
@@ -18,12 +19,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import yaml
 
 from mta_pipeline import config, dotenv_file
 from mta_pipeline.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from mta_pipeline.resources.storage import Storage
 
 EXAMPLE_QUERY = """\
 SELECT f.surname, count(*) AS files, round(avg(x.duration_s), 1) AS avg_duration_s,
@@ -114,11 +119,34 @@ def _instance():
     return dg.DagsterInstance.get()
 
 
+def _storage() -> Storage:
+    """The storage resource as the definitions configure it, from the same settings (imported
+    here: `mta query` must not pay for Dagster's import)."""
+    from mta_pipeline.resources.storage import Storage
+
+    return Storage(
+        data_dir=str(config.data_dir()),
+        lake_url=config.env(config.MTA_LAKE_URL) or "",
+        s3_endpoint_url=config.env(config.MTA_S3_ENDPOINT_URL) or "",
+    )
+
+
+def _say_catalog_rebuilds() -> None:
+    """The one-line notice of a catalog rebuilt from the lake goes to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("mta: %(message)s"))
+    logger = logging.getLogger("mta_pipeline.resources.catalog")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
 def cmd_materialize(args: argparse.Namespace) -> int:
     with demo_youtube_if_configured():
         from mta_pipeline.definitions import defs
         from mta_pipeline.runner import materialize
 
+        _say_catalog_rebuilds()
+        _storage().check_catalog()  # a lost or damaged catalog is rebuilt before anything runs
         with _instance() as instance:
             outcome = materialize(
                 defs,
@@ -131,6 +159,20 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         return _report_failures(outcome.failures) if not outcome.ok else 0
 
 
+def cmd_catalog_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild every catalog table from the lake, then print each table's row count."""
+    storage = _storage()
+    started = time.monotonic()
+    tables = storage.rebuild_catalog()
+    print(
+        f"rebuilt {storage.catalog_path} from {storage.lake_root}: {tables} tables "
+        f"in {time.monotonic() - started:.1f}s"
+    )
+    for table, rows in storage.row_counts().items():
+        print(f"  {table:<24} {rows:>9,} rows")
+    return 0
+
+
 def _report_failures(failures: list[str]) -> int:
     print(f"{len(failures)} run(s) failed:", file=sys.stderr)
     for failure in failures:
@@ -139,19 +181,29 @@ def _report_failures(failures: list[str]) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    """Read-only SQL on the catalog. Imports only DuckDB (no Dagster), so it starts about as fast
-    as bare DuckDB; the relation is printed and dropped before the connection closes."""
+    """Read-only SQL on the catalog, sandboxed unless `--allow-files`: it reads the lake and no
+    other file, and writes none (see query_sandbox). Imports only DuckDB (no Dagster), so it
+    starts about as fast as bare DuckDB; the relation is printed and dropped before the
+    connection closes."""
     import duckdb
 
+    from mta_pipeline import query_sandbox
     from mta_pipeline.resources.catalog import open_catalog
 
+    sandboxed = not getattr(args, "allow_files", False)  # `mta demo` passes only `sql`
     try:
         with open_catalog(config.duckdb_path(), read_only=True) as conn:
+            if sandboxed:
+                query_sandbox.confine(conn, args.sql, config.lake_url())
             rel = conn.sql(args.sql)
             print(rel if rel is not None else "ok")
             del rel
+    except query_sandbox.FilesRefusedError as exc:
+        print(f"mta query: {exc}", file=sys.stderr)
+        return 2
     except duckdb.Error as exc:
-        print(f"mta query: {str(exc).splitlines()[0]}", file=sys.stderr)
+        line = query_sandbox.error_line(exc, config.lake_url()) if sandboxed else one_line(exc)
+        print(f"mta query: {line}", file=sys.stderr)
         return 2
     return 0
 
@@ -412,8 +464,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="YouTube assets fetch again even what was scraped within MTA_YOUTUBE_REFRESH_DAYS",
     )
     mat.set_defaults(func=cmd_materialize)
+    catalog = sub.add_parser("catalog", help="the DuckDB catalog: `mta catalog rebuild`")
+    catalog_sub = catalog.add_subparsers(dest="action", required=True)
+    rebuild = catalog_sub.add_parser(
+        "rebuild", help="rebuild every DuckDB table from the lake (the store of record)"
+    )
+    rebuild.set_defaults(func=cmd_catalog_rebuild)
     query = sub.add_parser("query", help="run SQL on the DuckDB catalog and print the result")
     query.add_argument("sql")
+    query.add_argument(
+        "--allow-files",
+        action="store_true",
+        help="let the SQL read and write any file you can (by default it reads only the catalog "
+        "and the lake, and writes no file)",
+    )
     query.set_defaults(func=cmd_query)
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon on this project")
     ui.add_argument("--host", default="127.0.0.1")
@@ -430,6 +494,8 @@ USER_ERRORS = frozenset(
         ("mta_pipeline.core.download", "ArchiveError"),
         ("mta_pipeline.core.metadata", "MetadataError"),
         ("mta_pipeline.runner", "SelectionError"),
+        ("mta_pipeline.resources.catalog", "CatalogDamagedError"),
+        ("mta_pipeline.resources.catalog", "CatalogBusyError"),
         ("builtins", "FileNotFoundError"),
     }
 )

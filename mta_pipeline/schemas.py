@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 import pyarrow as pa
 
 from mta_pipeline import config
+from mta_pipeline.core.tsv import TSV_COLUMNS
 
 STR, INT, FLOAT, BOOL = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 
@@ -246,6 +247,10 @@ MTA_REMOVALS = pa.schema([("kind", STR), ("id", STR)])  # kind: "vid" or "commen
 # take the tokens step past 1.5 GiB. Their lake Parquet (and the release) holds them.
 CATALOG_OMITS: dict[str, tuple[str, ...]] = {config.T_MIDI_TOKENS: ("tokens",)}
 
+# Tables whose shards hold several lake parts, each owned by one step: the part's file name is
+# the value of this column in the rows it holds (`midi_rejects/shard=<k>/<stage>.parquet`).
+PART_COLUMNS: dict[str, str] = {config.T_MIDI_REJECTS: "stage"}
+
 SCHEMAS: dict[str, pa.Schema] = {
     config.T_MIDI_FILES: MIDI_FILES,
     config.T_MIDI_REJECTS: MIDI_REJECTS,
@@ -277,6 +282,19 @@ def to_table(name: str, rows: Iterable[Mapping[str, object]]) -> pa.Table:
 # order (`old_id`, records without one last), then `vid`.
 RECORD_ORDER = ("old_id", "vid")
 RECORD_ORDER_SQL = ", ".join(f'"{c}" NULLS LAST' for c in RECORD_ORDER)
+
+# The catalog's views, by name: (the table they read, their SELECT). `dataset` has the TSV's
+# columns, `dataset_full` everything, both with the TSV's `index`.
+_INDEX = f'row_number() OVER (ORDER BY {RECORD_ORDER_SQL}) - 1 AS "index"'
+CATALOG_VIEWS: dict[str, tuple[str, str]] = {
+    "dataset": (
+        config.T_MTA_RECORDS,
+        f"SELECT {_INDEX}, "
+        + ", ".join(f'"{c}"' for c in TSV_COLUMNS if c != "index")
+        + f" FROM {config.T_MTA_RECORDS}",
+    ),
+    "dataset_full": (config.T_MTA_RECORDS, f"SELECT {_INDEX}, * FROM {config.T_MTA_RECORDS}"),
+}
 
 
 def sort_records(data: pa.Table) -> pa.Table:

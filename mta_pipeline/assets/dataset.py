@@ -21,7 +21,6 @@ from mta_pipeline.core.splits import (
 )
 from mta_pipeline.core.text_clean import clean_text
 from mta_pipeline.core.text_flags import repeated_signatures
-from mta_pipeline.core.tsv import TSV_COLUMNS
 from mta_pipeline.partitions import shard_partitions
 from mta_pipeline.resources.release import ReleaseSettings, stored_removals
 from mta_pipeline.resources.storage import Storage
@@ -29,13 +28,6 @@ from mta_pipeline.summaries import bars_markdown, counts_markdown
 
 VERSION = code_version(__name__)
 EAGER = dg.AutomationCondition.eager()
-_INDEX = f'row_number() OVER (ORDER BY {schemas.RECORD_ORDER_SQL}) - 1 AS "index"'
-VIEWS = {
-    "dataset": f"SELECT {_INDEX}, "
-    + ", ".join(f'"{c}"' for c in TSV_COLUMNS if c != "index")
-    + f" FROM {config.T_MTA_RECORDS}",
-    "dataset_full": f"SELECT {_INDEX}, * FROM {config.T_MTA_RECORDS}",
-}
 
 
 def _metadata_by_vid(storage: Storage) -> dict[str, dict]:
@@ -276,7 +268,7 @@ def mta_records(context: dg.AssetExecutionContext, storage: Storage) -> dg.Mater
             )
         )
     data = pa.Table.from_pylist(records, schema=schemas.MTA_RECORDS)
-    written = storage.publish(config.T_MTA_RECORDS, data, shard, views=VIEWS)
+    written = storage.publish(config.T_MTA_RECORDS, data, shard)
     languages = Counter(c["lang"] for r in records for c in r["comments"])
     with_text = sum(1 for r in records if r["describe"] or r["reply_1"])
     return table_result(

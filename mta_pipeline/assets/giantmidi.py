@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
-import fsspec
 import pyarrow as pa
 
 from mta_pipeline import config, schemas
@@ -16,7 +15,13 @@ from mta_pipeline.assets.rejects import MAX_REJECT_RATE, reject_rate_check, reje
 from mta_pipeline.assets.results import progress, step_outputs, table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import archive
-from mta_pipeline.core.download import ArchiveError, display_url, download, source_fingerprint
+from mta_pipeline.core.download import (
+    ArchiveError,
+    display_url,
+    download,
+    read_bytes,
+    source_fingerprint,
+)
 from mta_pipeline.core.metadata import read_metadata
 from mta_pipeline.partitions import assign_shard, shard_partitions
 from mta_pipeline.resources.giantmidi import GiantMidiSource
@@ -109,7 +114,8 @@ def _download_progress(context: dg.AssetExecutionContext) -> Callable[[int, int 
 def midi_files(
     context: dg.AssetExecutionContext, giantmidi: GiantMidiSource, storage: Storage
 ) -> Iterator[Any]:
-    """Every archive member of the shard is accounted once: a kept file or a reject."""
+    """Every zip entry of the shard is accounted once (two entries of one name are two): a kept
+    file or a reject."""
     shard = context.partition_key
     limit = giantmidi.member_limit()
     path = storage.archive_path
@@ -117,19 +123,14 @@ def midi_files(
         raise ArchiveError(f"no archive at {path}: materialize giantmidi_archive first.")
     files, rejects = [], []
     with zipfile.ZipFile(path) as zf:
-        verdicts = archive.classify_members(archive.members_of(zf), limit)
-        for v in (v for v in verdicts if assign_shard(v.member) == shard):
-            data, reason = (None, v.reason)
-            if v.parsed is not None:
-                data, reason = archive.read_member(zf, v.member, limit)
-            if reason is not None or v.parsed is None or data is None:
-                parsed = v.parsed or archive.try_parse(v.member)
-                rejects.append(
-                    reject_row(v.member, shard, str(reason), STAGE, parsed and parsed.vid)
-                )
+        mine = [m for m in archive.members_of(zf) if assign_shard(m.name) == shard]
+        for v in archive.judge_members(mine, limit, archive.entry_reader(zf, limit)):
+            if v.data is None or v.parsed is None:
+                vid = v.parsed and v.parsed.vid
+                rejects.append(reject_row(v.member.name, shard, str(v.reason), STAGE, vid))
                 continue
             target = storage.midi_path(shard, v.parsed.vid)
-            storage.write_local(target, data)
+            storage.write_local(target, v.data)
             files.append(
                 {
                     "vid": v.parsed.vid,
@@ -137,9 +138,9 @@ def midi_files(
                     "surname": v.parsed.surname,
                     "firstname": v.parsed.firstname,
                     "title": v.parsed.title,
-                    "member": v.member,
-                    "size_bytes": len(data),
-                    "sha256": archive.sha256_hex(data),
+                    "member": v.member.name,
+                    "size_bytes": len(v.data),
+                    "sha256": archive.sha256_hex(v.data),
                     "path": str(target),
                 }
             )
@@ -212,14 +213,8 @@ def giantmidi_metadata(
             "what it had (records get no GiantMIDI metadata until it is set)."
         )
         return
-    try:
-        with fsspec.open(url, "rt", encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError as exc:
-        raise ArchiveError(
-            f"GIANTMIDI_METADATA_URL points to {display_url(url)}, which does not exist."
-        ) from exc
-    df, unparsed = read_metadata(text)
+    data = read_bytes(url, config.GIANTMIDI_METADATA_URL)
+    df, unparsed = read_metadata(data, f"{display_url(url)} ({config.GIANTMIDI_METADATA_URL})")
     rows_t = pa.Table.from_pandas(df, schema=schemas.GIANTMIDI_METADATA, preserve_index=False)
     written = storage.publish(config.T_GIANTMIDI_METADATA, rows_t)
     in_release = sum(1 for v in rows_t.column("giant_midi_piano").to_pylist() if v == 1)

@@ -1,4 +1,5 @@
-"""MIDI features per shard; files that fail to parse become rejects (stage `midi_features`)."""
+"""MIDI features per shard; files that fail to parse or are implausible (`midi_plausibility`)
+become rejects (stage `midi_features`)."""
 
 import time
 from collections import Counter
@@ -11,7 +12,6 @@ from mta_pipeline import config, schemas
 from mta_pipeline.assets.rejects import reject_rate_check, reject_row
 from mta_pipeline.assets.results import ran_this_code, shard_files, step_outputs, table_result
 from mta_pipeline.code_versions import code_version
-from mta_pipeline.core import archive
 from mta_pipeline.core.feature_batch import FeatureResult, extract_all
 from mta_pipeline.core.keys import keys_match, parse_title_key
 from mta_pipeline.partitions import shard_partitions
@@ -38,8 +38,9 @@ BACKEND = "midi_backend"  # metadata: the parser of the run (MTA_MIDI_BACKEND)
         {"python", "parquet"},
         midi_features="Duration, notes, range, dynamics, density, pedalling, polyphony and key "
         "of each MIDI file of the shard.",
-        midi_parse_rejects="Files of the shard that fail to parse: rows of the `midi_rejects` "
-        "table with stage `midi_features`.",
+        midi_parse_rejects="Files of the shard that fail to parse or are implausible (no piano "
+        "note, a broken tempo, hours long): rows of the `midi_rejects` table with stage "
+        "`midi_features`.",
     ),
     check_specs=[
         dg.AssetCheckSpec(
@@ -118,15 +119,20 @@ def midi_features(
         code_version=VERSION,
         uri=storage.table_uri(config.T_MIDI_REJECTS, shard, STAGE),
         preview=("member", "reason"),
-        metadata={"rejects": len(rejects)},
+        metadata={
+            "rejects": len(rejects),
+            "rejects_by_reason": dg.MetadataValue.md(
+                counts_markdown(Counter(r["reason"].split(":", 1)[0] for r in rejects), "reason")
+            ),
+        },
     )
     yield reject_rate_check("midi_parse_rejects_rate", PARSE_REJECTS, rejects, len(files))
 
 
 def _feature_row(f: dict, shard: str, result: FeatureResult) -> tuple[dict | None, dict | None]:
-    """The features row of a parsed file, or its reject."""
-    if result.features is None:
-        reason = f"{archive.PARSE_ERROR}: {result.error}"
+    """The features row of a parsed file, or its reject: it failed to parse or is implausible."""
+    reason = result.reject_reason
+    if reason is not None:
         return None, reject_row(f["member"], shard, reason, STAGE, f["vid"], f["sha256"])
     row = {
         "vid": f["vid"],

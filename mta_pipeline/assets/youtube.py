@@ -281,7 +281,7 @@ QUOTA_CHECK = "youtube_quota_within_daily_quota"
 def youtube_quota(youtube: YouTubeResource, storage: Storage) -> Iterator[Any]:
     """The quota ledger: one row per API call (failed ones too), by Pacific day. The scrape steps
     write its parts to the lake as they call; this asset gathers them into the catalog table."""
-    ledger = read_ledger(storage).sort_by([("at", "ascending"), ("call_id", "ascending")])
+    ledger = read_ledger(storage)
     written = storage.count(settings.T_YOUTUBE_QUOTA) != ledger.num_rows
     if written:
         storage.apply(replace=[(settings.T_YOUTUBE_QUOTA, ledger, {})])

@@ -2,6 +2,8 @@
 
 Member names are never used as paths: good files are written as `<vid>.mid`, and a name that is
 absolute or climbs out with `..` is rejected outright, so extraction cannot escape its folder.
+Nor are they used to open entries: a zip may hold two entries of one name, so each is read
+through its own directory entry and judged once.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import hashlib
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 
 from mta_pipeline.core.filenames import FilenameError, ParsedName, basename, parse_member_name
 
@@ -31,28 +34,43 @@ PARSE_ERROR = "parse_error"
 
 @dataclass(frozen=True)
 class Member:
-    """A zip entry: what the archive's directory says about it."""
+    """A zip entry: what the archive's directory says about it. Names can repeat in a zip, so
+    `index`, the entry's position in the directory, is what tells two entries apart."""
 
     name: str
     is_dir: bool
     size: int
+    index: int
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """A member is kept (`parsed` set, `reason` None) or rejected with `reason` = 'code: detail'."""
+    """One entry's fate: kept (`reason` None, with its bytes in `data`) or rejected with `reason` =
+    'code: detail'. `parsed` is set whenever the name parses, so a reject still names its id."""
 
-    member: str
+    member: Member
     parsed: ParsedName | None
     reason: str | None
+    data: bytes | None = None
 
     @property
     def code(self) -> str | None:
         return self.reason.split(":", 1)[0] if self.reason else None
 
 
+# Reads one entry's bytes, or says why they are unusable: (data, None) or (None, reason).
+Reader = Callable[[Member], tuple[bytes | None, str | None]]
+
+
 def members_of(zf: zipfile.ZipFile) -> list[Member]:
-    return [Member(i.filename, i.is_dir(), i.file_size) for i in zf.infolist()]
+    return [Member(i.filename, i.is_dir(), i.file_size, n) for n, i in enumerate(zf.infolist())]
+
+
+def entry_reader(zf: zipfile.ZipFile, max_bytes: int) -> Reader:
+    """Reads a member through its own directory entry, never by name: with two entries of one
+    name, `zf.open(name)` reads the last one whichever was checked."""
+    infos = zf.infolist()
+    return lambda m: read_member(zf, infos[m.index], max_bytes)
 
 
 def is_unsafe_path(name: str) -> bool:
@@ -69,29 +87,61 @@ def try_parse(name: str) -> ParsedName | None:
         return None
 
 
-def classify_members(members: Iterable[Member], max_bytes: int) -> list[Verdict]:
-    """Judge members by name and declared size alone; content is checked on extraction.
-
-    Of several members with one id, the one whose name sorts first is kept, so the choice does
-    not depend on the order inside the zip.
-    """
+def screen_names(members: Iterable[Member], max_bytes: int) -> list[Verdict]:
+    """Judge members by name and declared size alone: a verdict with a reason is final, one
+    without is a candidate whose content is still to be read."""
     verdicts: list[Verdict] = []
-    kept: dict[str, str] = {}
-    for m in sorted(members, key=lambda m: m.name):
+    for m in members:
         reason = _name_reason(m, max_bytes)
-        parsed = None
-        if reason is None:
-            try:
-                parsed = parse_member_name(m.name)
-            except FilenameError as exc:
-                reason = f"{BAD_FILENAME}: {exc}"
-        if parsed is not None and parsed.vid in kept:
-            reason = f"{DUPLICATE_ID}: id {parsed.vid} is also in {kept[parsed.vid]!r}"
-            parsed = None
-        elif parsed is not None:
-            kept[parsed.vid] = m.name
-        verdicts.append(Verdict(m.name, parsed, reason))
+        try:
+            parsed = parse_member_name(m.name)
+        except FilenameError as exc:
+            parsed, reason = None, reason or f"{BAD_FILENAME}: {exc}"
+        verdicts.append(Verdict(m, parsed, reason))
     return verdicts
+
+
+def judge_members(members: Iterable[Member], max_bytes: int, read: Reader) -> Iterator[Verdict]:
+    """Every member exactly once, kept or rejected, the same whatever the order inside the zip.
+
+    Names are judged first; the candidates left are read one YouTube id at a time (memory holds
+    one id's files). An entry whose bytes fail the structural checks gets its own reject; of the
+    valid ones the name that sorts first is kept (equal names: the smaller sha256, so same-name
+    entries are told apart by content, not position) and the others are `duplicate_id` rejects
+    naming it. So a corrupt copy never pushes a valid one out of the dataset.
+    """
+    by_vid: dict[str, list[Verdict]] = defaultdict(list)
+    final: list[Verdict] = []
+    for v in screen_names(members, max_bytes):
+        if v.reason is None and v.parsed is not None:
+            by_vid[v.parsed.vid].append(v)
+        else:
+            final.append(v)
+    yield from sorted(final, key=_order)
+    for vid in sorted(by_vid):
+        yield from _choose(vid, by_vid[vid], read)
+
+
+def _choose(vid: str, candidates: list[Verdict], read: Reader) -> list[Verdict]:
+    """The candidates of one id, read: the first valid one kept, every other one rejected."""
+    out: list[Verdict] = []
+    valid: list[tuple[str, str, Verdict, bytes]] = []
+    for v in candidates:
+        data, reason = read(v.member)
+        if data is None:
+            out.append(replace(v, reason=reason))
+        else:
+            valid.append((v.member.name, sha256_hex(data), v, data))
+    if valid:
+        (name, sha, kept, data), *others = sorted(valid, key=lambda t: t[:2])
+        out.append(replace(kept, data=data))
+        reason = f"{DUPLICATE_ID}: id {vid} is kept from {name!r} (sha256 {sha[:12]})"
+        out += [replace(v, reason=reason) for _, _, v, _ in others]
+    return sorted(out, key=_order)
+
+
+def _order(v: Verdict) -> tuple[str, str]:
+    return v.member.name, v.reason or ""
 
 
 def _name_reason(m: Member, max_bytes: int) -> str | None:
@@ -134,13 +184,15 @@ def midi_structure_problem(data: bytes) -> str | None:
     return None
 
 
-def read_member(zf: zipfile.ZipFile, name: str, max_bytes: int) -> tuple[bytes | None, str | None]:
-    """The member's bytes, or a reject reason; never reads more than `max_bytes` + 1 bytes.
+def read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int
+) -> tuple[bytes | None, str | None]:
+    """The entry's bytes, or a reject reason; never reads more than `max_bytes` + 1 bytes.
 
     The declared size in the zip directory can lie (zip bombs), so the read itself is bounded.
     """
     try:
-        with zf.open(name) as fh:
+        with zf.open(info) as fh:
             data = fh.read(max_bytes + 1)
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
         return None, f"{CORRUPT_MEMBER}: {type(exc).__name__}: {exc}"

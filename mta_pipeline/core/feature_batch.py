@@ -3,7 +3,9 @@
 `symusic` (the default) parses natively and computes the features with numpy
 (`midi_native`); a file symusic refuses, or finds no note in, is parsed again by pretty_midi, so
 no file pretty_midi reads is lost, and the result says which parser made it. `pretty_midi`
-runs the reference path alone. Files are spread over every core (`pool.map_files`).
+runs the reference path alone. Whichever parser read a file, the plausibility rules
+(`midi_plausibility`) then judge its features. Files are spread over every core
+(`pool.map_files`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mta_pipeline.core.archive import PARSE_ERROR
 from mta_pipeline.core.midi_backends import BACKENDS, FALLBACK, PRETTY_MIDI, SYMUSIC
-from mta_pipeline.core.midi_features import extract_features
-from mta_pipeline.core.midi_native import native_features
+from mta_pipeline.core.midi_features import Parsed, parse_reference
+from mta_pipeline.core.midi_native import native_parse
+from mta_pipeline.core.midi_plausibility import implausibility
 from mta_pipeline.core.pool import Progress, default_workers, map_files
 
 __all__ = ["FeatureResult", "default_workers", "extract_all", "extract_file"]
@@ -26,13 +30,23 @@ PRELOAD = ("mta_pipeline.core.feature_batch", "pretty_midi", "symusic")
 @dataclass(frozen=True)
 class FeatureResult:
     """Features of one file, or why no parser could read it; which parser made the features
-    (`parser`: symusic, pretty_midi or pretty_midi_fallback) and the seconds it took."""
+    (`parser`: symusic, pretty_midi or pretty_midi_fallback) and the seconds it took. A file
+    that parses but is not data (`implausible`: a reject reason, code first) keeps its
+    features, so the run can still tell how fast it was parsed."""
 
     path: str
     features: dict[str, object] | None
     error: str | None
     parser: str | None = None
     seconds: float = 0.0
+    implausible: str | None = None
+
+    @property
+    def reject_reason(self) -> str | None:
+        """The file's `midi_rejects` reason, or None when its features are data."""
+        if self.features is None:
+            return f"{PARSE_ERROR}: {self.error}"
+        return self.implausible
 
 
 def extract_file(path: str, backend: str = SYMUSIC) -> FeatureResult:
@@ -45,21 +59,29 @@ def extract_file(path: str, backend: str = SYMUSIC) -> FeatureResult:
     errors: list[str] = []
     if backend == SYMUSIC:
         try:
-            features = native_features(data)
-            if features["n_notes"]:
-                return FeatureResult(path, features, None, SYMUSIC, time.perf_counter() - started)
+            parsed = native_parse(data)
+            if parsed.features["n_notes"]:
+                return _judged(path, parsed, SYMUSIC, started)
             # symusic drops what it cannot read (ticks past 2^31, say) without a word, so a
             # file without notes is read by the reference as well: refused, or confirmed empty
             errors.append("symusic: read no notes")
         except Exception as exc:
             errors.append(f"symusic: {_describe(exc)}")
     try:
-        features = extract_features(data)
+        parsed = parse_reference(data)
     except Exception as exc:
         errors.append(f"pretty_midi: {_describe(exc)}" if errors else _describe(exc))
         return FeatureResult(path, None, "; ".join(errors)[:500])
-    parser = FALLBACK if errors else PRETTY_MIDI
-    return FeatureResult(path, features, None, parser, time.perf_counter() - started)
+    return _judged(path, parsed, FALLBACK if errors else PRETTY_MIDI, started)
+
+
+def _judged(path: str, parsed: Parsed, parser: str, started: float) -> FeatureResult:
+    """The result of a parsed file, with the plausibility rules' verdict on it."""
+    features = parsed.features
+    n_notes, duration = features["n_notes"], features["duration_s"]
+    assert isinstance(n_notes, int) and isinstance(duration, float)
+    verdict = implausibility(n_notes, duration, *parsed.tempo_bpm)
+    return FeatureResult(path, features, None, parser, time.perf_counter() - started, verdict)
 
 
 def _describe(exc: Exception) -> str:

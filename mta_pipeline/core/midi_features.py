@@ -46,10 +46,25 @@ class Notes(NamedTuple):
 Pedal = tuple[np.ndarray, np.ndarray]  # one instrument's sustain CC times (s) and values
 
 
+class Parsed(NamedTuple):
+    """A parser's features of one file and the slowest and fastest tempo (BPM) of its tempo
+    map, which are not features (every GiantMIDI file is at 120) but tell a broken file."""
+
+    features: dict[str, object]
+    tempo_bpm: tuple[float, float]
+
+
 def extract_features(data: bytes) -> dict[str, object]:
     """The reference: parse MIDI bytes with pretty_midi and compute the features; parse errors
     propagate for the caller to log."""
-    return features_from_midi(pretty_midi.PrettyMIDI(io.BytesIO(data)))
+    return parse_reference(data).features
+
+
+def parse_reference(data: bytes) -> Parsed:
+    """`extract_features` with the tempo range, for the plausibility rules."""
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
+    tempi = pm.get_tempo_changes()[1]
+    return Parsed(features_from_midi(pm), (float(tempi.min()), float(tempi.max())))
 
 
 def features_from_midi(pm: pretty_midi.PrettyMIDI) -> dict[str, object]:

@@ -33,6 +33,7 @@ import symusic
 from mta_pipeline.core.midi_features import (
     SUSTAIN_CC,
     Notes,
+    Parsed,
     Pedal,
     features_from_arrays,
 )
@@ -50,6 +51,11 @@ def native_features(data: bytes) -> dict[str, object]:
 
     Raises symusic's parse errors, or `CorruptMidi`.
     """
+    return native_parse(data).features
+
+
+def native_parse(data: bytes) -> Parsed:
+    """`native_features` with the tempo range, as `midi_features.parse_reference` gives it."""
     score = symusic.Score.from_midi(data)
     if score.ticks_per_quarter <= 0:
         raise CorruptMidi("MIDI file has 0 ticks per quarter note")
@@ -79,7 +85,8 @@ def native_features(data: bytes) -> dict[str, object]:
         np.concatenate([p[i] for p in parts]) if parts else np.empty(0, np.int64) for i in range(4)
     )
     notes = Notes(clock.seconds(starts), clock.seconds(ends), pitches, velocities)
-    return features_from_arrays(notes, pedals, float(clock.seconds(np.array([last_tick]))[0]))
+    duration = float(clock.seconds(np.array([last_tick]))[0])
+    return Parsed(features_from_arrays(notes, pedals, duration), clock.tempo_range())
 
 
 def pretty_midi_ends(
@@ -114,6 +121,13 @@ class TickClock:
         change = np.r_[True, scale[1:] != scale[:-1]]  # pretty_midi skips a repeated tempo
         self.ticks, self.scale = ticks[change], scale[change]
         self.offsets = np.r_[0.0, np.cumsum(np.diff(self.ticks) * self.scale[:-1])]
+        self.ticks_per_quarter = ticks_per_quarter
+
+    def tempo_range(self) -> tuple[float, float]:
+        """Slowest and fastest tempo (BPM) of the map, as pretty_midi's `get_tempo_changes`."""
+        with np.errstate(divide="ignore"):  # a zero tempo word: infinitely fast
+            bpm = 60.0 / (self.scale * self.ticks_per_quarter)
+        return float(bpm.min()), float(bpm.max())
 
     def seconds(self, ticks: np.ndarray) -> np.ndarray:
         ticks = np.asarray(ticks, dtype=np.int64)

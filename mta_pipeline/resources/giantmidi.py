@@ -1,6 +1,7 @@
 """Where the GiantMIDI inputs come from, and how much of the machine parsing them may use."""
 
 import dagster as dg
+from pydantic import Field
 
 from mta_pipeline import config
 from mta_pipeline.core.midi_backends import BACKENDS
@@ -11,11 +12,12 @@ class GiantMidiSource(dg.ConfigurableResource):
     `GIANTMIDI_METADATA_URL`: paths or file/http(s)/s3 URLs, empty when unset), the zip-bomb guard
     (`MTA_MAX_MEMBER_BYTES`), the MIDI parsing processes (`MTA_FEATURE_WORKERS`, 0: one per
     core) and parser (`MTA_MIDI_BACKEND`). Values come from `definitions.py`; nothing here reads
-    the environment."""
+    the environment. The URLs may carry credentials or signatures, so the resource's repr leaves
+    them out (show one with `core.redact.redact_url`)."""
 
-    archive_url: str = ""
+    archive_url: str = Field(default="", repr=False)
     archive_sha256: str = ""
-    metadata_url: str = ""
+    metadata_url: str = Field(default="", repr=False)
     max_member_bytes: int = config.DEFAULT_MAX_MEMBER_BYTES
     feature_workers: int = config.DEFAULT_FEATURE_WORKERS
     midi_backend: str = config.DEFAULT_MIDI_BACKEND

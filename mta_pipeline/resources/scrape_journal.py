@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from mta_pipeline import config, schemas
 from mta_pipeline.core.quota import UNIT_COST, pacific_day
-from mta_pipeline.resources.storage import Storage
+from mta_pipeline.resources.storage import Storage, unique_calls
 from mta_pipeline.resources.youtube import CallRecord, call_from_line, raw_line
 
 LEDGER = config.T_YOUTUBE_QUOTA
@@ -49,13 +49,9 @@ def _ledger_parts(storage: Storage, shard: str = "*", day: str = "*") -> list[st
 
 def read_ledger(storage: Storage, shard: str | None = None) -> pa.Table:
     """The lake's ledger rows (of one shard, or all), one per distinct `call_id`."""
-    parts = [storage.read(p, schemas.YOUTUBE_QUOTA) for p in _ledger_parts(storage, shard or "*")]
-    data = pa.concat_tables([p for p in parts if p is not None]) if parts else None
-    if data is None:
-        return schemas.YOUTUBE_QUOTA.empty_table()
-    first: dict[str, int] = {}
-    ids = data.column("call_id").to_pylist()
-    return data.take([i for i, call_id in enumerate(ids) if first.setdefault(call_id, i) == i])
+    return unique_calls(
+        [storage.read(p, schemas.YOUTUBE_QUOTA) for p in _ledger_parts(storage, shard or "*")]
+    )
 
 
 def spent_today(storage: Storage, day: date) -> int:

@@ -20,9 +20,10 @@ import functools
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 import duckdb
@@ -33,12 +34,14 @@ from fsspec.implementations.local import LocalFileSystem
 
 from mta_pipeline import config, schemas
 from mta_pipeline.atomic import atomic_write
+from mta_pipeline.resources import catalog
 from mta_pipeline.resources.catalog import DEFAULT_LOCK_TIMEOUT_S, open_catalog
 
 DEFAULT_PART = "part"
 # The catalog's own record of what each table (and shard) holds; not a dataset table.
 CATALOG_STATE = "_mta_catalog_state"
 Where = Mapping[str, str]
+T = TypeVar("T")
 
 
 class LakeError(RuntimeError):
@@ -210,13 +213,12 @@ class Storage(dg.ConfigurableResource):
         shard: str | None = None,
         part: str = DEFAULT_PART,
         where: Where | None = None,
-        views: Mapping[str, str] | None = None,
     ) -> bool:
         """Write `data` as the table's (shard's) file and replace its catalog rows, unless both
         already hold it. `where` selects the catalog rows to replace: by default the shard's
-        (all rows for an unsharded table). `views` are (re)created in the same transaction when
-        something was replaced. Returns True when something was written."""
-        return self.publish_parts([(table, data, shard, part, where)], views)[0]
+        (all rows for an unsharded table); the catalog's views are (re)created in the same
+        transaction when something was replaced. Returns True when something was written."""
+        return self.publish_parts([(table, data, shard, part, where)])[0]
 
     def publish_all(self, tables: Sequence[tuple[str, pa.Table, str]]) -> bool:
         """Several shard tables `(table, data, shard)` in one catalog transaction (a checkpoint
@@ -226,7 +228,6 @@ class Storage(dg.ConfigurableResource):
     def publish_parts(
         self,
         items: Sequence[tuple[str, pa.Table, str | None, str, Where | None]],
-        views: Mapping[str, str] | None = None,
     ) -> list[bool]:
         """`publish` for several `(table, data, shard, part, where)` at once. Lake first
         (compare, then write), then one catalog transaction that replaces the rows of every item
@@ -245,25 +246,53 @@ class Storage(dg.ConfigurableResource):
             lake_same.append(previous is not None and previous.equals(data))
             if not lake_same[-1]:
                 self.write(relpath, body)
-        written = []
-        with self.connect() as conn, _transaction(conn):
-            for (table, data, shard, _, where), same, digest in zip(
-                items, lake_same, digests, strict=True
-            ):
-                match = dict(where if where is not None else ({"shard": shard} if shard else {}))
-                written.append(not (same and _holds(conn, table, data, match, digest)))
-                if written[-1]:
-                    _replace(conn, table, data, match, digest)
-            for name, select in (views or {}).items() if any(written) else ():
-                conn.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
-        return written
+
+        def replace(conn: duckdb.DuckDBPyConnection) -> list[bool]:
+            written = []
+            with _transaction(conn):
+                for (table, data, shard, _, where), same, digest in zip(
+                    items, lake_same, digests, strict=True
+                ):
+                    match = dict(
+                        where if where is not None else ({"shard": shard} if shard else {})
+                    )
+                    written.append(not (same and _holds(conn, table, data, match, digest)))
+                    if written[-1]:
+                        _replace(conn, table, data, match, digest)
+                if any(written):
+                    _create_views(conn)
+            return written
+
+        return self.on_catalog(replace)
 
     # -- the catalog -----------------------------------------------------------------------------
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with open_catalog(self.catalog_path, read_only, self.lock_timeout_s) as conn:
+        """A catalog connection; a missing, empty or unreadable catalog is rebuilt from the lake
+        first (`fill_catalog`)."""
+        with open_catalog(
+            self.catalog_path, read_only, self.lock_timeout_s, fill=self.fill_catalog
+        ) as conn:
             yield conn
+
+    def on_catalog(
+        self, work: Callable[[duckdb.DuckDBPyConnection], T], read_only: bool = False
+    ) -> T:
+        """`work(conn)` on a catalog connection. A catalog found damaged while `work` reads it (a
+        truncated file opens, then fails on the first block past its end) is moved aside and
+        rebuilt from the lake, and `work` runs again on the new one."""
+        try:
+            with self.connect(read_only) as conn:
+                return work(conn)
+        except duckdb.Error as exc:
+            if not catalog.is_damaged(exc):
+                raise
+            reason = f"damaged ({str(exc).strip().splitlines()[0]})"
+        with catalog.locked(self.catalog_path, self.lock_timeout_s):
+            catalog.rebuild_locked(self.catalog_path, self.fill_catalog, reason)
+        with self.connect(read_only) as conn:
+            return work(conn)
 
     def apply(
         self,
@@ -272,11 +301,15 @@ class Storage(dg.ConfigurableResource):
     ) -> None:
         """Replacements (delete `where`, insert, record the digest) and appends in one
         transaction."""
-        with self.connect() as conn, _transaction(conn):
-            for table, data, where in replace:
-                _replace(conn, table, data, where, table_digest(data))
-            for table, data in append:
-                _insert(conn, table, data, None)
+
+        def change(conn: duckdb.DuckDBPyConnection) -> None:
+            with _transaction(conn):
+                for table, data, where in replace:
+                    _replace(conn, table, data, where, table_digest(data))
+                for table, data in append:
+                    _insert(conn, table, data, None)
+
+        self.on_catalog(change)
 
     def count(self, table: str, where: Where | None = None) -> int:
         """Rows of a catalog table matching `where`; -1 when the table does not exist."""
@@ -285,20 +318,77 @@ class Storage(dg.ConfigurableResource):
         return int(self.scalar(sql, list((where or {}).values()), -1))
 
     def scalar(self, sql: str, params: Sequence[object] | None = None, default: object = None):
-        """The first value of a read-only query, or `default` when the file or table is missing."""
-        if not self.catalog_path.exists():
-            return default
-        try:
-            with self.connect(read_only=True) as conn:
+        """The first value of a read-only query, or `default` when the table is missing."""
+
+        def first(conn: duckdb.DuckDBPyConnection) -> object:
+            try:
                 row = conn.execute(sql, params or []).fetchone()
-        except duckdb.CatalogException:
-            return default
-        return default if row is None or row[0] is None else row[0]
+            except duckdb.CatalogException:
+                return default
+            return default if row is None or row[0] is None else row[0]
+
+        return self.on_catalog(first, read_only=True)
 
     def query(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
         """Run read-only SQL and return the result as Arrow."""
-        with self.connect(read_only=True) as conn:
-            return conn.sql(sql, params=params).to_arrow_table()
+        return self.on_catalog(
+            lambda conn: conn.sql(sql, params=params).to_arrow_table(), read_only=True
+        )
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows of every catalog table (not the catalog's own bookkeeping), by name."""
+
+        def counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+            names = conn.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE table_name != ? ORDER BY 1",
+                [CATALOG_STATE],
+            ).fetchall()
+            return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for (n,) in names}
+
+        return self.on_catalog(counts, read_only=True)
+
+    # -- rebuilding the catalog from the lake ----------------------------------------------------
+
+    def rebuild_catalog(self) -> int:
+        """Rebuild every catalog table from the lake now (`mta catalog rebuild`); returns the
+        number of tables."""
+        return catalog.rebuild_catalog(self.catalog_path, self.fill_catalog, self.lock_timeout_s)
+
+    def check_catalog(self) -> None:
+        """Open the catalog and read every table through (what `mta materialize` does first): a
+        missing, empty, garbage or truncated file is moved aside and rebuilt before anything
+        decides what is due."""
+
+        def read_through(conn: duckdb.DuckDBPyConnection) -> None:
+            for (table,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+                conn.execute(f'SELECT sum(hash(COLUMNS(*))) FROM "{table}"').fetchall()
+
+        self.on_catalog(read_through)
+
+    def fill_catalog(self, conn: duckdb.DuckDBPyConnection) -> int:
+        """Write every table the lake holds into the (new, empty) catalog `conn`: each file
+        replaces the rows it owns, with the digest of its bytes recorded as a publish records
+        it; the ledger is gathered one row per `call_id`; the views follow. Returns the number
+        of tables written. A lake file that cannot be read stops the rebuild: a catalog that
+        silently lacks a table would pass for whole."""
+        filled = 0
+        for table, schema in schemas.SCHEMAS.items():
+            if table == config.T_YOUTUBE_QUOTA:
+                parts = self.glob(f"{table}/shard=*/day=*/*.parquet")
+                if parts:
+                    ledger = unique_calls([self.read(p, schema) for p in parts])
+                    _replace(conn, table, ledger, {}, table_digest(ledger))
+                    filled += 1
+                continue
+            paths = self.glob(self.table_path(table)) + self.glob(f"{table}/shard=*/*.parquet")
+            for relpath in paths:
+                body = self.read_bytes(relpath) or b""
+                data = pq.read_table(io.BytesIO(body), schema=schema)
+                where = _owned_rows(table, relpath)
+                _replace(conn, table, data, where, hashlib.sha256(body).hexdigest())
+            filled += bool(paths)
+        _create_views(conn)
+        return filled
 
     # -- local working files ---------------------------------------------------------------------
 
@@ -314,6 +404,38 @@ class Storage(dg.ConfigurableResource):
 def table_digest(data: pa.Table) -> str:
     """A content hash of a table (its Parquet bytes: the same rows give the same bytes)."""
     return hashlib.sha256(parquet_bytes(data)).hexdigest()
+
+
+def unique_calls(parts: Sequence[pa.Table | None]) -> pa.Table:
+    """Ledger parts as one table, one row per `call_id` (the first seen), in call order."""
+    found = [p for p in parts if p is not None]
+    if not found:
+        return schemas.YOUTUBE_QUOTA.empty_table()
+    data = pa.concat_tables(found)
+    first: dict[str, int] = {}
+    ids = data.column("call_id").to_pylist()
+    data = data.take([i for i, call_id in enumerate(ids) if first.setdefault(call_id, i) == i])
+    return data.sort_by([("at", "ascending"), ("call_id", "ascending")])
+
+
+def _owned_rows(table: str, relpath: str) -> dict[str, str]:
+    """The catalog rows a lake file replaces, as its publisher chose them: all rows of an
+    unsharded table, a shard's rows, or (for a table with several parts a shard, named by
+    `schemas.PART_COLUMNS`) the rows of that shard and part."""
+    parts = relpath.split("/")
+    if len(parts) == 2:
+        return {}
+    shard, part = parts[1].removeprefix("shard="), parts[2].removesuffix(".parquet")
+    column = schemas.PART_COLUMNS.get(table)
+    return {"shard": shard, column: part} if column and part != DEFAULT_PART else {"shard": shard}
+
+
+def _create_views(conn: duckdb.DuckDBPyConnection) -> None:
+    """The catalog's views, once the tables they read exist."""
+    tables = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    for name, (source, select) in schemas.CATALOG_VIEWS.items():
+        if source in tables:
+            conn.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
 
 
 def _state_key(table: str, where: Where) -> str:
@@ -350,7 +472,8 @@ def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
         yield
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        with suppress(duckdb.Error):  # a damaged file may fail the rollback too: keep the cause
+            conn.execute("ROLLBACK")
         raise
 
 

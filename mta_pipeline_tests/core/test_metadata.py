@@ -75,3 +75,29 @@ def test_the_real_file_format_with_unknown_years_and_extra_columns():
     assert chopin["surname_in_youtube_title"] == 1 and chopin["piano_solo_prob"] == 0.9987
     assert anon["birth"] is None and anon["death"] is None and anon["nationality"] is None
     assert anon["split"] is None and anon["giant_midi_piano"] == 0 and anon["row_index"] == 1
+
+
+def test_a_utf8_byte_order_mark_is_allowed():
+    data = ("\ufeff" + HEADER + "\n" + row(surname="Bach", giant_midi_piano="1") + "\n").encode()
+    df, _ = read_metadata(data)
+    assert df.loc[0, "surname"] == "Bach" and df.loc[0, "giant_midi_piano"] == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "byte 0x89 at offset 0 is not UTF-8"),
+        (HEADER.encode("utf-16"), "it is UTF-16"),
+        (HEADER.encode("utf-16-le"), "it holds NUL characters"),
+        (b"  <!doctype html><title>404</title>", "it is an HTML page"),
+        (b"name,id\nBach,abcdefghijk\n", "its header has none of them (it starts 'name,id')"),
+        (HEADER.replace("\tsplit", "").encode(), "it lacks columns ['split']"),
+        (b"", "it is empty"),
+    ],
+)
+def test_garbage_is_one_line_naming_the_file_and_what_was_expected(data, problem):
+    with pytest.raises(MetadataError) as raised:
+        read_metadata(data, "https://host/meta.csv")
+    message = str(raised.value)
+    assert message.startswith("https://host/meta.csv is not GiantMIDI's metadata CSV (")
+    assert "tab-separated UTF-8 text" in message and problem in message and "\n" not in message

@@ -1,0 +1,106 @@
+"""The DuckDB catalog is derived from the lake: lost, emptied, truncated or overwritten, it is
+rebuilt by the next `mta materialize` (or `mta catalog rebuild`) with every table's rows, and a
+run with nothing due then calls the YouTube API zero times."""
+
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mta_pipeline import config
+from mta_pipeline.partitions import vid_to_shard
+from mta_pipeline.resources.storage import Storage
+from mta_pipeline_tests.conftest import emulated_youtube, isolate_env
+
+MTA = str(Path(sys.executable).with_name("mta"))
+SHARDS: list[str] = []
+
+
+def mta(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([MTA, *args], capture_output=True, text=True, timeout=600)
+
+
+def _delete(path: Path) -> None:
+    path.unlink()
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"<html>not a database</html>" * 500)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, corpus):
+    """The whole graph for the four busiest shards (every run here names them), built once by
+    `mta materialize`, YouTube through the emulator."""
+    busiest = Counter(vid_to_shard(vid) for vid in corpus.good).most_common(4)
+    SHARDS[:] = [arg for shard, _ in busiest for arg in ("--shard", shard)]
+    with pytest.MonkeyPatch.context() as mp:
+        data = isolate_env(mp, tmp_path_factory.mktemp("lost_catalog"), corpus)
+        with emulated_youtube(mp) as emulator:
+            got = mta("materialize", *SHARDS)
+            assert got.returncode == 0, got.stderr[-3000:]
+            storage = Storage(data_dir=str(data))
+            yield storage, emulator, storage.row_counts()
+
+
+@pytest.mark.parametrize("damage", [_delete, _truncate], ids=["deleted", "truncated"])
+def test_mta_materialize_rebuilds_a_lost_or_truncated_catalog_and_fetches_nothing(
+    built, damage: Callable[[Path], None]
+):
+    storage, emulator, before = built
+    assert {config.T_YOUTUBE_QUOTA, config.T_YOUTUBE_COMMENTS, config.T_MIDI_FILES} <= set(before)
+    calls = len(emulator.requests)
+    damage(storage.catalog_path)
+    got = mta("materialize", *SHARDS)
+    assert got.returncode == 0, got.stderr[-3000:]
+    assert "Traceback" not in got.stderr
+    notices = [line for line in got.stderr.splitlines() if "rebuilt" in line]
+    assert len(notices) == 1 and "from the lake" in notices[0], got.stderr
+    assert storage.row_counts() == before
+    assert len(emulator.requests) == calls  # the ledger and the states came back: nothing due
+    views = storage.query("SELECT count(*) AS n FROM dataset").column("n")[0].as_py()
+    assert views == before[config.T_MTA_RECORDS]
+    assert bool(list(storage.root.glob(f"{config.DUCKDB_FILE}.damaged-*"))) == (damage is _truncate)
+
+
+@pytest.mark.parametrize("damage", [_empty, _garbage], ids=["empty", "garbage"])
+def test_any_step_that_opens_a_damaged_catalog_rebuilds_it(built, damage):
+    """An asset run from the UI goes through the same storage layer as `mta materialize`."""
+    storage, _, before = built
+    damage(storage.catalog_path)
+    assert storage.count(config.T_YOUTUBE_COMMENTS) == before[config.T_YOUTUBE_COMMENTS]
+    assert storage.row_counts() == before
+
+
+def test_catalog_rebuild_on_demand_lists_every_table(built):
+    storage, _, before = built
+    storage.catalog_path.unlink()
+    got = mta("catalog", "rebuild")
+    assert got.returncode == 0, got.stderr
+    for table, rows in before.items():
+        assert f"{table} " in got.stdout and f" {rows:,} rows" in got.stdout
+    assert storage.row_counts() == before
+
+
+def test_quota_left_today_comes_from_the_lake_ledger_after_a_rebuild(built, monkeypatch):
+    """With the catalog gone, a forced scrape may still spend only what the lake's ledger says
+    is left today."""
+    storage, emulator, _ = built
+    spent = storage.scalar(f"SELECT sum(units) FROM {config.T_YOUTUBE_QUOTA}")
+    storage.catalog_path.unlink()
+    monkeypatch.setenv(config.MTA_YOUTUBE_DAILY_QUOTA, str(spent + 3))
+    calls = len(emulator.requests)
+    got = mta("materialize", "--select", "youtube_videos", "--force", *SHARDS)
+    assert len(emulator.requests) - calls <= 3, got.stderr[-2000:]
