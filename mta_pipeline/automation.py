@@ -21,7 +21,7 @@ from mta_pipeline.core.download import ArchiveError, source_fingerprint
 from mta_pipeline.core.quota import pacific_day, remaining_units
 from mta_pipeline.core.refresh import ShardScrape, pick_shards
 from mta_pipeline.resources.giantmidi import GiantMidiSource
-from mta_pipeline.resources.scrape_journal import spent_today
+from mta_pipeline.resources.scrape_journal import ledger_today
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline.resources.youtube import YouTubeResource
 
@@ -59,7 +59,8 @@ def youtube_refresh_schedule(
     context: dg.ScheduleEvaluationContext, storage: Storage, youtube: YouTubeResource
 ) -> list[dg.RunRequest] | dg.SkipReason:
     now = context.scheduled_execution_time or datetime.now(UTC)
-    budget = remaining_units(youtube.quota_per_day(), spent_today(storage, pacific_day(now)))
+    today = ledger_today(storage, pacific_day(now))
+    budget = remaining_units(youtube.quota_per_day(), today.spent, today.refused)
     picked = pick_shards(shard_scrapes(storage, youtube.refresh_after_days(), now), budget)
     if not picked:
         return dg.SkipReason(f"no shard is due, or none fits the {budget} units left today")

@@ -137,6 +137,7 @@ def _say_catalog_rebuilds() -> None:
     handler.setFormatter(logging.Formatter("mta: %(message)s"))
     logger = logging.getLogger("mta_pipeline.resources.catalog")
     logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # a catalog found missing is said too, not only a damaged one
     logger.propagate = False
 
 

@@ -23,14 +23,14 @@ from mta_pipeline.assets.results import (
 )
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import scrape_plan as plan
-from mta_pipeline.core.quota import pacific_day, remaining_units
+from mta_pipeline.core.quota import pacific_day, remaining_units, reset_message
 from mta_pipeline.core.youtube_api import ApiFailure, Kind
 from mta_pipeline.partitions import shard_partitions
 from mta_pipeline.resources.scrape_journal import (
     ScrapeJournal,
     ShardState,
+    ledger_today,
     read_ledger,
-    spent_today,
 )
 from mta_pipeline.resources.storage import Storage, parquet_bytes
 from mta_pipeline.resources.youtube import Budget, YouTubeResource
@@ -48,10 +48,24 @@ class ScrapeConfig(dg.Config):
     force: bool = False
 
 
-def _budget(youtube: YouTubeResource, storage: Storage, now: datetime, unledgered: int) -> Budget:
-    """What this step may spend: the day's quota less the lake ledger's spending today."""
-    spent = spent_today(storage, pacific_day(now)) + unledgered
-    return Budget(units=remaining_units(youtube.quota_per_day(), spent))
+def _budget(
+    context: dg.AssetExecutionContext,
+    youtube: YouTubeResource,
+    storage: Storage,
+    now: datetime,
+    unledgered: int,
+) -> Budget:
+    """What this step may spend: the day's quota less the lake ledger's spending today, and
+    nothing once the API has refused a call for quota today (in any shard or process)."""
+    day = ledger_today(storage, pacific_day(now))
+    if day.refused:
+        context.log.warning(
+            f"the API refused a call for quota earlier today (the ledger says so): no calls "
+            f"until {reset_message(now)}"
+        )
+    return Budget(
+        units=remaining_units(youtube.quota_per_day(), day.spent + unledgered, day.refused)
+    )
 
 
 def _run_parallel(items: list[Any], work: Callable[[Any], Any], workers: int) -> Iterator[Any]:
@@ -119,7 +133,7 @@ def youtube_videos(
             state.put(vid, [row])
     fresh_after = now - timedelta(days=youtube.refresh_after_days())
     due = [v for v in vids if config.force or plan.video_due(state.first(v), fresh_after)]
-    budget = _budget(youtube, storage, now, len(journal.recovered))
+    budget = journal.budget = _budget(context, youtube, storage, now, len(journal.recovered))
     client = youtube.client(budget, journal.record)
     batches, planned = plan.plan_batches(due, budget.remaining)
     for vid in due[planned:]:
@@ -205,7 +219,7 @@ def youtube_comments(
                 comments.put(vid, [])
         elif config.force or plan.comments_due(status.first(vid), video):
             to_call.append(vid)
-    budget = _budget(youtube, storage, now, len(journal.recovered))
+    budget = journal.budget = _budget(context, youtube, storage, now, len(journal.recovered))
     client = youtube.client(budget, journal.record)
     context.log.info(
         f"shard {shard}: {len(to_call)} comment calls due, {budget.remaining} units left"

@@ -1,7 +1,11 @@
 """YouTube Data API quota arithmetic: Pacific-time days, costs, and what a budget can pay for.
 
 The daily quota resets at midnight US Pacific time, so the ledger is keyed by the Pacific date.
-Every call costs one unit (videos.list of up to 50 ids, commentThreads.list), failed calls too.
+Every call costs one unit (videos.list of up to 50 ids, commentThreads.list), failed calls too,
+except a call the API refuses with `quotaExceeded` (or `dailyLimitExceeded`): it is refused
+because the day's quota is already spent, so it charges nothing (the emulator counts it so).
+Such a refusal is recorded in the ledger with 0 units and ends the day: no step of any shard
+or process calls again before the Pacific midnight, whatever the units say is left.
 """
 
 from __future__ import annotations
@@ -13,6 +17,13 @@ from zoneinfo import ZoneInfo
 PACIFIC = ZoneInfo("America/Los_Angeles")
 VIDEOS_PER_CALL = 50
 UNIT_COST = 1
+# The machine reasons of an answer that means "the day's quota is spent".
+QUOTA_REFUSALS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
+
+
+def units_charged(outcome: str) -> int:
+    """Units a call with this outcome (`ok` or the machine reason of its failure) costs."""
+    return 0 if outcome in QUOTA_REFUSALS else UNIT_COST
 
 
 def pacific_day(now: datetime) -> date:
@@ -56,5 +67,7 @@ def batch_that_fits(remaining: int, pending: int) -> int:
     return max(0, min(VIDEOS_PER_CALL, pending, remaining - UNIT_COST))
 
 
-def remaining_units(daily_quota: int, spent_today: int) -> int:
-    return max(0, daily_quota - spent_today)
+def remaining_units(daily_quota: int, spent_today: int, refused_today: bool = False) -> int:
+    """Units left today: none once the API has refused a call for quota, else the quota less
+    what the ledger records."""
+    return 0 if refused_today else max(0, daily_quota - spent_today)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mta_pipeline.core.quota import QUOTA_REFUSALS
+
 KEY_RE = re.compile(r"(key=)[^&\s\"'<>]+", re.IGNORECASE)
 
 
@@ -37,7 +39,7 @@ class Kind(enum.Enum):
 
 TERMINAL_REASONS = {"commentsDisabled", "videoNotFound", "forbidden"}
 RETRY_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "backendError", "internalError"}
-QUOTA_REASONS = {"quotaExceeded", "dailyLimitExceeded"}
+QUOTA_REASONS = QUOTA_REFUSALS
 FATAL_REASONS = {"keyInvalid", "accessNotConfigured", "keyExpired", "ipRefererBlocked"}
 
 

@@ -125,11 +125,12 @@ def rebuild_locked(path: Path, fill: Fill, reason: str) -> Path | None:
             os.replace(old, new)
             moved = moved or new
     tables = _fill_and_swap(path, fill)
-    if moved is not None or tables:
-        log.warning(
+    if moved is not None or tables:  # a lost catalog is news; a first run's is not
+        log.log(
+            logging.WARNING if moved is not None else logging.INFO,
             f"the DuckDB catalog {path} was {reason}"
             + (f" (moved to {moved.name})" if moved is not None else "")
-            + f": rebuilt {tables} tables from the lake"
+            + f": rebuilt {tables} tables from the lake",
         )
     return moved
 

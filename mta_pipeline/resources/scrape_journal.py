@@ -10,10 +10,15 @@ answers in the journal; the next run of the shard replays those that are not in 
 (re-applying a state that already holds them changes nothing), so no answered call is paid for
 twice.
 
-The lake ledger is the store of record for quota: `spent_today` sums the units its part names
-carry; `read_ledger` gives its rows, one per `call_id`. One scrape step at a time is assumed (the
-`youtube_api` pool for Dagster-launched runs; `mta` runs its stages one after the other):
-two processes scraping at once could each spend the day's remainder.
+The lake ledger is the store of record for quota: `ledger_today` sums the units its part names
+carry and says whether the API refused a call for quota today; `read_ledger` gives its rows, one
+per `call_id`. Each call is ledgered once: the journal and every part are de-duplicated by
+`call_id` (a disk that fills mid-append can leave a line twice), and a step never writes a call
+it has already ledgered. A `quotaExceeded` answer is ledgered at once, in a part whose name says
+so, and every step of every shard and process reads that as "no more calls today" (at its start
+and at each checkpoint). One scrape step at a time is assumed (the `youtube_api` pool for
+Dagster-launched runs; `mta` runs its stages one after the other): two processes scraping at
+once could each spend the day's remainder.
 """
 
 from __future__ import annotations
@@ -22,25 +27,39 @@ import os
 import re
 import threading
 import uuid
-from datetime import date
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
 from mta_pipeline import config, schemas
-from mta_pipeline.core.quota import UNIT_COST, pacific_day
+from mta_pipeline.core.quota import QUOTA_REFUSALS, pacific_day, units_charged
+from mta_pipeline.core.youtube_api import ApiFailure, Kind
 from mta_pipeline.resources.storage import Storage, unique_calls
-from mta_pipeline.resources.youtube import CallRecord, call_from_line, raw_line
+from mta_pipeline.resources.youtube import Budget, CallRecord, call_from_line, raw_line
 
 LEDGER = config.T_YOUTUBE_QUOTA
-PART_UNITS = re.compile(r"-u(\d+)\.parquet$")
+PART_UNITS = re.compile(r"-u(\d+)(-refused)?\.parquet$")
+# Another step's refusal ends this step's calls like a spent budget: its videos stay pending
+# and it does not fail (the step that met the refusal does, with the reset time).
+REFUSED_TODAY = ApiFailure(
+    None, "budget", "the API refused a call for quota earlier today", Kind.QUOTA
+)
 
 
-def ledger_path(shard: str, day: date, part: str, units: int) -> str:
-    """A ledger part, by shard and Pacific day; its name ends with the units it holds, so a day's
-    spending is one listing of that day's parts, not a read of each (which on S3 is a request
-    per part)."""
-    return f"{LEDGER}/shard={shard}/day={day.isoformat()}/{part}-u{units}.parquet"
+class LedgerDay(NamedTuple):
+    """A Pacific day in the lake's ledger: units spent, and whether the API refused for quota."""
+
+    spent: int
+    refused: bool
+
+
+def ledger_path(shard: str, day: date, part: str, units: int, refused: bool = False) -> str:
+    """A ledger part, by shard and Pacific day; its name ends with the units it holds (and
+    `-refused` when it holds a quota refusal), so a day's spending and stop are one listing of
+    that day's parts, not a read of each (which on S3 is a request per part)."""
+    stop = "-refused" if refused else ""
+    return f"{LEDGER}/shard={shard}/day={day.isoformat()}/{part}-u{units}{stop}.parquet"
 
 
 def _ledger_parts(storage: Storage, shard: str = "*", day: str = "*") -> list[str]:
@@ -54,10 +73,10 @@ def read_ledger(storage: Storage, shard: str | None = None) -> pa.Table:
     )
 
 
-def spent_today(storage: Storage, day: date) -> int:
-    """Units the ledger in the lake records for the Pacific day `day` (from the part names)."""
-    parts = _ledger_parts(storage, day=day.isoformat())
-    return sum(int(m.group(1)) for p in parts if (m := PART_UNITS.search(p)))
+def ledger_today(storage: Storage, day: date) -> LedgerDay:
+    """What the lake's ledger records for the Pacific day `day` (from the part names)."""
+    found = [m for p in _ledger_parts(storage, day=day.isoformat()) if (m := PART_UNITS.search(p))]
+    return LedgerDay(sum(int(m.group(1)) for m in found), any(m.group(2) for m in found))
 
 
 class ShardState:
@@ -91,7 +110,9 @@ class ScrapeJournal:
 
     def __init__(self, storage: Storage, shard: str, run_id: str, endpoint: str):
         self.storage, self.shard, self.run_id = storage, shard, run_id
+        self.budget: Budget | None = None  # the step's, stopped when the ledger shows a refusal
         self._calls: list[CallRecord] = []
+        self._ledgered: set[str] = set()
         self._lock = threading.Lock()
         self._seq = 0
         self.total_calls = 0
@@ -99,32 +120,44 @@ class ScrapeJournal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.recovered = self._recover()
         self._calls.extend(self.recovered)
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def _recover(self) -> list[CallRecord]:
-        """Calls a killed run made and paid for but never ledgered."""
+        """Calls a killed run made and paid for but never ledgered, each once."""
         if not self.path.exists():
             return []
-        calls = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        calls: dict[str, CallRecord] = {}
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                calls.append(call_from_line(line))
+                call = call_from_line(line)
             except (ValueError, KeyError):  # the line being written when the process died
                 continue
+            calls.setdefault(call.call_id, call)
         if not calls:
             return []
         known = set(read_ledger(self.storage, self.shard).column("call_id").to_pylist())
-        return [c for c in calls if c.call_id not in known]
+        return [c for call_id, c in calls.items() if call_id not in known]
 
     def record(self, call: CallRecord) -> None:
-        """Called from worker threads after every attempt: journaled durably at once."""
-        line = raw_line(call) + "\n"
+        """Called from worker threads after every attempt: journaled durably at once, in one
+        unbuffered append; an append that fails (a full disk) is cut back off the journal, so
+        no torn line is left to swallow the next one, and nothing is retried from a buffer. A
+        quota refusal is ledgered at once, so every other step stops calling."""
+        line = (raw_line(call) + "\n").encode("utf-8")
         with self._lock:
-            self._fh.write(line)
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._calls.append(call)
+            end = os.lseek(self._fd, 0, os.SEEK_END)
+            try:
+                os.write(self._fd, line)
+                os.fsync(self._fd)
+            except OSError:
+                os.ftruncate(self._fd, end)
+                raise
             self.total_calls += 1
+            if call.outcome not in QUOTA_REFUSALS:
+                self._calls.append(call)
+                return
+        self._write_raw([call])
+        self._write_ledger([call])
 
     def checkpoint(self, *states: ShardState) -> bool:
         """State files, raw bodies and ledger part to the lake, then the catalog; then the journal
@@ -138,12 +171,20 @@ class ScrapeJournal:
             self._write_ledger(calls)
         with self._lock:
             if not self._calls:
-                self._fh.truncate(0)
-                self._fh.seek(0)
+                os.ftruncate(self._fd, 0)
+        self._honour_refusals()
         return written or bool(calls)
 
+    def _honour_refusals(self) -> None:
+        """Stop this step's calls when the ledger shows a quota refusal today (another shard or
+        process met it)."""
+        if self.budget is None or self.budget.stop_reason is not None:
+            return
+        if ledger_today(self.storage, pacific_day(datetime.now(UTC))).refused:
+            self.budget.stop(REFUSED_TODAY)
+
     def close(self) -> None:
-        self._fh.close()
+        os.close(self._fd)
 
     def _part_name(self) -> str:
         self._seq += 1
@@ -163,10 +204,16 @@ class ScrapeJournal:
             self.storage.write(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
     def _write_ledger(self, calls: list[CallRecord]) -> None:
+        """One part per Pacific day with the calls not ledgered yet, each once; a call counts as
+        ledgered only once its part is written."""
+        with self._lock:
+            fresh = {c.call_id: c for c in calls if c.call_id not in self._ledgered}
+        if not fresh:
+            return
         rows = [
             {
                 "day_pt": pacific_day(c.at),
-                "units": UNIT_COST,
+                "units": units_charged(c.outcome),
                 "endpoint": c.endpoint,
                 "outcome": c.outcome,
                 "shard": self.shard,
@@ -174,10 +221,13 @@ class ScrapeJournal:
                 "at": c.at,
                 "call_id": c.call_id,
             }
-            for c in calls
+            for c in fresh.values()
         ]
         part = self._part_name()
         for day in sorted({r["day_pt"] for r in rows}):
             table = schemas.to_table(LEDGER, [r for r in rows if r["day_pt"] == day])
             units = sum(table.column("units").to_pylist())
-            self.storage.write_parquet(ledger_path(self.shard, day, part, units), table)
+            refused = any(o in QUOTA_REFUSALS for o in table.column("outcome").to_pylist())
+            self.storage.write_parquet(ledger_path(self.shard, day, part, units, refused), table)
+            with self._lock:
+                self._ledgered.update(table.column("call_id").to_pylist())

@@ -3,6 +3,7 @@
 import json
 import math
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +11,7 @@ import duckdb
 import pytest
 
 from mta_pipeline import config
+from mta_pipeline.core.quota import pacific_day
 from mta_pipeline.definitions import defs
 from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
 from mta_pipeline.partitions import vid_to_shard
@@ -149,10 +151,26 @@ def test_quota_exhausted_mid_shard_then_resume_pays_no_video_twice(
     pending = sql("SELECT count(*) FROM youtube_comment_status WHERE status = 'pending'")[0][0]
     assert pending > 0
     emulator.set_faults(quota_cap=None)
+    calls = len(emulator.requests)
+    assert scrape(instance, shard).ok  # the same Pacific day: the refusal stopped the day
+    assert len(emulator.requests) == calls
+    _next_pacific_day()
     assert scrape(instance, shard).ok
     assert emulator.units_used == full  # every unit charged once: nothing fetched twice
     assert sql("SELECT count(*) FROM youtube_comment_status WHERE status = 'pending'")[0][0] == 0
-    assert sql("SELECT sum(units) FROM youtube_quota")[0][0] == len(emulator.requests)
+    # refusals are ledgered, but charge nothing (as the service counts them)
+    assert sql("SELECT sum(units), count(*) FROM youtube_quota")[0] == (
+        emulator.units_used,
+        len(emulator.requests),
+    )
+
+
+def _next_pacific_day() -> None:
+    """Let the quota day pass: today's ledger parts become yesterday's."""
+    lake = config.data_dir() / config.LAKE_DIR / config.T_YOUTUBE_QUOTA
+    today = pacific_day(datetime.now(UTC))
+    for folder in lake.glob(f"shard=*/day={today.isoformat()}"):
+        folder.rename(folder.with_name(f"day={(today - timedelta(days=1)).isoformat()}"))
 
 
 def test_a_small_daily_quota_does_what_fits_and_leaves_the_rest_pending(
@@ -256,3 +274,35 @@ def test_the_api_key_is_written_nowhere(emulator, tmp_path, shard, monkeypatch, 
             assert KEY not in json.dumps(conn.execute(f'FROM "{table}"').fetchall(), default=str)
     raw = list((config.data_dir() / config.LAKE_DIR / "raw").rglob("*.jsonl"))
     assert raw and all(KEY not in p.read_text() for p in raw)
+
+
+def test_one_quota_refusal_stops_the_day_for_every_shard(
+    emulator, instance, corpus, shard, shard_vids
+):
+    """The refusal is ledgered at once (0 units: the service does not charge it) and every
+    other shard then makes no call until the Pacific midnight; the schedule sees 0 units left."""
+    from mta_pipeline.automation import youtube_refresh_schedule
+    from mta_pipeline.resources.scrape_journal import ledger_today
+    from mta_pipeline.resources.storage import Storage
+
+    other = next(vid_to_shard(v) for v in sorted(corpus.good) if vid_to_shard(v) != shard)
+    assert materialize(defs, instance, "*midi_files", [other], echo=lambda _: None).ok
+    emulator.set_faults(quota_cap=1)
+    assert not scrape(instance, shard).ok
+    calls = len(emulator.requests)
+    emulator.set_faults(quota_cap=None)  # the service would answer again: the ledger says no
+    assert scrape(instance, other).ok
+    assert len(emulator.requests) == calls
+    statuses = sql("SELECT DISTINCT status FROM youtube_videos WHERE shard = ?", [other])
+    assert statuses == [("pending",)]
+    storage = Storage(data_dir=str(config.data_dir()))
+    today = ledger_today(storage, pacific_day(datetime.now(UTC)))
+    assert today == (emulator.units_used, True)
+    refused = sql("SELECT units FROM youtube_quota WHERE outcome = 'quotaExceeded'")
+    assert refused and all(units == 0 for (units,) in refused)
+    now = datetime.now(UTC)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=now) as context:
+        tick = youtube_refresh_schedule(
+            context, storage=storage, youtube=YouTubeResource(daily_quota=10_000)
+        )
+    assert isinstance(tick, dg.SkipReason) and "0 units" in tick.skip_message

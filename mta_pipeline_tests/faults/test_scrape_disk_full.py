@@ -1,0 +1,120 @@
+"""A full disk in the middle of a scrape: whatever write fails (raw bodies, the shard's state,
+the ledger part), the rerun completes and the lake's ledger holds each call exactly once, as
+many as the server answered."""
+
+import errno
+from collections import Counter
+
+import pyarrow.parquet as pq
+import pytest
+
+from mta_pipeline import config
+from mta_pipeline.partitions import vid_to_shard
+from mta_pipeline.resources import storage as storage_module
+from mta_pipeline.resources.storage import Storage
+from mta_pipeline.runner import materialize
+from mta_pipeline_tests.assets.test_youtube import fast_defs
+from mta_pipeline_tests.conftest import emulated_youtube
+
+SCRAPE = "youtube_videos,youtube_comments,youtube_quota"
+
+
+def _ledger_rows(storage: Storage) -> list[str]:
+    """Every call_id of every ledger part in the lake, duplicates included."""
+    ids: list[str] = []
+    for part in storage.glob(f"{config.T_YOUTUBE_QUOTA}/shard=*/day=*/*.parquet"):
+        ids += pq.read_table(f"{storage.lake_root}/{part}").column("call_id").to_pylist()
+    return ids
+
+
+@pytest.mark.parametrize(
+    "fails", ["raw/youtube/commentThreads", "youtube_comments/", "youtube_quota/"]
+)
+def test_a_full_disk_mid_scrape_never_ledgers_a_call_twice(
+    data_env, instance, corpus, monkeypatch, fails
+):
+    from mta_pipeline.assets import youtube as youtube_assets
+    from mta_pipeline.definitions import defs
+
+    shard = Counter(vid_to_shard(v) for v in corpus.good).most_common(1)[0][0]
+    monkeypatch.setattr(youtube_assets, "CHECKPOINT_EVERY", 1)
+    monkeypatch.setenv(config.MTA_YOUTUBE_CONCURRENCY, "1")
+    real_write, seen = storage_module.atomic_write, Counter()
+
+    def disk_full_on_second(path, data):
+        if fails in str(path):
+            seen[fails] += 1
+            if seen[fails] == 2:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(path, data)
+
+    with emulated_youtube(monkeypatch) as emulator:
+        assert materialize(defs, instance, "*midi_files", [shard], echo=lambda _: None).ok
+        monkeypatch.setattr(storage_module, "atomic_write", disk_full_on_second)
+        failed = materialize(fast_defs(), instance, SCRAPE, [shard], echo=lambda _: None)
+        assert not failed.ok and "No space left" in failed.failures[0]
+        monkeypatch.setattr(storage_module, "atomic_write", real_write)
+        assert materialize(fast_defs(), instance, SCRAPE, [shard], echo=lambda _: None).ok
+        storage = Storage(data_dir=str(data_env))
+        ids = _ledger_rows(storage)
+        assert len(ids) == len(set(ids)) == len(emulator.requests) == emulator.units_used
+        assert storage.count(config.T_YOUTUBE_QUOTA) == len(ids)
+
+
+def test_a_journal_holding_calls_twice_ledgers_each_once(data_env, instance, corpus, monkeypatch):
+    """The ledger part cannot be written (disk full), so the journal keeps every call; it also
+    holds them twice and ends in a torn line, as an append retried after a full disk leaves it.
+    The rerun ledgers each call once."""
+    from mta_pipeline.definitions import defs
+
+    shard = Counter(vid_to_shard(v) for v in corpus.good).most_common(1)[0][0]
+    real_write = storage_module.atomic_write
+
+    def ledger_disk_full(path, data):
+        if "youtube_quota/" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(path, data)
+
+    with emulated_youtube(monkeypatch) as emulator:
+        assert materialize(defs, instance, "*midi_files", [shard], echo=lambda _: None).ok
+        monkeypatch.setattr(storage_module, "atomic_write", ledger_disk_full)
+        assert not materialize(fast_defs(), instance, SCRAPE, [shard], echo=lambda _: None).ok
+        monkeypatch.setattr(storage_module, "atomic_write", real_write)
+        storage = Storage(data_dir=str(data_env))
+        journal = storage.journal_path("videos", shard)
+        lines = journal.read_bytes()
+        assert lines
+        journal.write_bytes(lines + lines + lines[: len(lines) // 2])
+        assert materialize(fast_defs(), instance, SCRAPE, [shard], echo=lambda _: None).ok
+        ids = _ledger_rows(storage)
+        assert len(ids) == len(set(ids)) == len(emulator.requests) == emulator.units_used
+
+
+def test_a_failed_journal_append_is_cut_back_off(tmp_path, monkeypatch):
+    """A full disk mid-append must not leave half a line for the next append to run into."""
+    from datetime import UTC, datetime
+
+    from mta_pipeline.resources import scrape_journal
+    from mta_pipeline.resources.youtube import CallRecord
+
+    journal = scrape_journal.ScrapeJournal(Storage(data_dir=str(tmp_path)), "00", "run", "videos")
+
+    def call() -> CallRecord:
+        return CallRecord("videos.list", {"id": "x"}, "ok", 200, "{}", datetime.now(UTC))
+
+    journal.record(call())
+    before = journal.path.read_bytes()
+    real_write = scrape_journal.os.write
+
+    def half_then_full(fd, data):
+        real_write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(scrape_journal.os, "write", half_then_full)
+    with pytest.raises(OSError):
+        journal.record(call())
+    monkeypatch.setattr(scrape_journal.os, "write", real_write)
+    assert journal.path.read_bytes() == before
+    journal.record(call())
+    journal.close()
+    assert len(journal.path.read_text().splitlines()) == 2
