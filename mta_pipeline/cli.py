@@ -189,7 +189,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
 
     from mta_pipeline import query_sandbox
-    from mta_pipeline.resources.catalog import open_catalog
+    from mta_pipeline.resources.catalog import is_damaged, open_catalog
 
     sandboxed = not getattr(args, "allow_files", False)  # `mta demo` passes only `sql`
     try:
@@ -204,6 +204,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         return 2
     except duckdb.Error as exc:
         line = query_sandbox.error_line(exc, config.lake_url()) if sandboxed else one_line(exc)
+        if is_damaged(exc):
+            line += "; the catalog file is damaged: `mta catalog rebuild` rebuilds it from the lake"
         print(f"mta query: {line}", file=sys.stderr)
         return 2
     return 0

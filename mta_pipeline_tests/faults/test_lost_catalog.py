@@ -84,6 +84,15 @@ def test_any_step_that_opens_a_damaged_catalog_rebuilds_it(built, damage):
     assert storage.row_counts() == before
 
 
+@pytest.mark.parametrize("damage", [_garbage, _truncate], ids=["garbage", "truncated"])
+def test_mta_query_on_a_damaged_catalog_says_how_to_rebuild_it(built, damage):
+    storage, _, _ = built
+    damage(storage.catalog_path)
+    got = mta("query", f"SELECT * FROM {config.T_MTA_RECORDS}, {config.T_YOUTUBE_COMMENTS}")
+    assert got.returncode == 2 and got.stderr.count("\n") == 1, got.stderr
+    assert "damaged" in got.stderr and "mta catalog rebuild" in got.stderr
+
+
 def test_catalog_rebuild_on_demand_lists_every_table(built):
     storage, _, before = built
     storage.catalog_path.unlink()
