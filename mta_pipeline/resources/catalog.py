@@ -61,6 +61,15 @@ def is_damaged(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and any(m in text for m in DAMAGE_MARKERS)
 
 
+def identity(path: Path) -> tuple[int, int, int] | None:
+    """Which file is at `path` now (inode, size, modification time), or None."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _problem(path: Path) -> str | None:
     """Why the file cannot be used as it is, before opening it: missing or empty."""
     if not path.exists():

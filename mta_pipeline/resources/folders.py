@@ -8,31 +8,45 @@ writes only the files whose content changed and says which.
   lock (the manifest is read under it too). A reader sees the old set or the new set, never a
   mix (between the renames, for an instant, no folder); a crash leaves the old folder (or,
   between the two renames, `.<name>.previous-*`, which the next publish puts back).
-- S3 has no multi-object transaction: changed or missing files are uploaded first, the card
-  (`README.md`) and the manifest last, then every object under the prefix that is not in the set
-  is deleted (found by listing, so files left by a crash or a lost manifest go too). Every object
-  is whole and the card never names a data file that is not there yet.
+- S3 has no multi-object transaction, so the bytes travel before anything changes: every new or
+  changed file and the new manifest are uploaded to `<lake>/.<name>-staging/<build>/` (outside
+  the folder: a reader never sees them). That is where a network, quota or disk-full failure
+  happens, and it leaves the folder untouched. Then the folder's manifest forgets the files about
+  to change, and the staged files are copied in server-side: data files, then every object not
+  in the set deleted (found by listing, so files left by a crash or a lost manifest go too), then
+  the card (`README.md`), then the manifest. So the card of a build is never beside data of
+  another, nor beside a removed file its globs would match. A failure in that short copy phase
+  can leave old and new data files side by side under the old card; the next publish, whatever
+  it holds, repairs it (the manifest no longer vouches for them). A failed publish removes its
+  staging; one a crash left is removed by a publish a day later.
 """
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
+from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
 from mta_pipeline.resources.storage import LakeError, Storage
 
 MANIFEST = ".manifest.json"
-LAST = ("README.md", MANIFEST)  # written after every data file on S3
+LAST = ("README.md", MANIFEST)  # copied in after every data file on S3
+# A staging build older than this was left by a publish that crashed; a younger one may belong
+# to a publish still running elsewhere.
+STAGING_GRACE_S = 24 * 3600
+STAGING_STAMP = "%Y%m%dT%H%M%SZ"
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,15 @@ def publish_folder(storage: Storage, name: str, files: Mapping[str, FolderFile])
     fs, root = storage.filesystem()
     if isinstance(fs, LocalFileSystem):
         return _publish_local(storage, name, Path(root) / name, files, new)
+    return _publish_s3(storage, name, files, new)
+
+
+def _publish_s3(
+    storage: Storage, name: str, files: Mapping[str, FolderFile], new: Mapping[str, str]
+) -> list[str]:
+    fs, root = storage.filesystem()
     prefix = f"{root}/{name}"
+    _drop_abandoned_staging(fs, f"{root}/.{name}-staging")
     try:
         present = {p.removeprefix(prefix + "/") for p in fs.find(prefix)}
     except FileNotFoundError:
@@ -79,13 +101,69 @@ def publish_folder(storage: Storage, name: str, files: Mapping[str, FolderFile])
     stale = sorted(present - set(new) - {MANIFEST})  # left by a crash or a lost manifest too
     if not upload and not stale and MANIFEST in present:
         return []
-    for rel in upload:
-        storage.write(f"{name}/{rel}", files[rel].read())
-    storage.write(f"{name}/{MANIFEST}", _manifest_bytes(new))
+    staging = f".{name}-staging/{time.strftime(STAGING_STAMP, time.gmtime())}-{uuid.uuid4().hex}"
+    staged = False
+    try:
+        manifest = {MANIFEST: FolderFile.of_bytes(_manifest_bytes(new))}
+        for rel, file in ({r: files[r] for r in upload} | manifest).items():
+            try:
+                storage.write(f"{staging}/{rel}", file.read())
+                staged = True
+            except LakeError as exc:
+                raise LakeError(
+                    f"cannot write {storage.uri(f'{name}/{rel}')}; {storage.uri(name)} is "
+                    f"unchanged. {exc}"
+                ) from exc
+        try:
+            # The manifest forgets the files about to change, so whatever the next publish is,
+            # it rewrites every file a failure below may leave from this build.
+            known = {r: sha for r, sha in old.items() if r not in upload}
+            storage.write(f"{name}/{MANIFEST}", _manifest_bytes(known))
+            _copy_in(fs, f"{root}/{staging}", prefix, upload, stale)
+        except Exception as exc:
+            raise LakeError(
+                f"cannot publish {storage.uri(name)}: {type(exc).__name__}: {exc}. Its data files "
+                "may mix two builds (under the old card) until the next publish, which repairs it."
+            ) from exc
+    finally:
+        with contextlib.suppress(Exception):  # else a later publish removes it
+            if staged:
+                fs.rm(f"{root}/{staging}", recursive=True)
+    return sorted({*upload, *stale})
+
+
+def _copy_in(
+    fs: AbstractFileSystem, src: str, dst: str, upload: list[str], stale: list[str]
+) -> None:
+    """Copy the staged files into the folder server-side: data files (concurrently: the window
+    in which the folder mixes builds is short), then deletions, then the card, then the
+    manifest."""
+    data = [r for r in upload if r not in LAST]
+    if data:
+        fs.copy([f"{src}/{r}" for r in data], [f"{dst}/{r}" for r in data])
     for rel in stale:
         with contextlib.suppress(FileNotFoundError):
-            fs.rm_file(f"{prefix}/{rel}")
-    return sorted({*upload, *stale})
+            fs.rm_file(f"{dst}/{rel}")
+    for rel in [*(r for r in upload if r in LAST), MANIFEST]:
+        fs.cp_file(f"{src}/{rel}", f"{dst}/{rel}")
+
+
+def _drop_abandoned_staging(fs: AbstractFileSystem, staging_root: str) -> None:
+    """Remove staging builds older than STAGING_GRACE_S (a younger one may be another publish's,
+    still running)."""
+    try:
+        builds = fs.ls(staging_root, detail=False)
+    except FileNotFoundError:
+        return
+    cutoff = time.time() - STAGING_GRACE_S
+    for build in builds:
+        stamp = build.rstrip("/").rsplit("/", 1)[-1].split("-", 1)[0]
+        try:
+            started = calendar.timegm(time.strptime(stamp, STAGING_STAMP))
+        except ValueError:
+            started = 0  # not a name we give: nothing of ours is running there
+        if started < cutoff:
+            fs.rm(build, recursive=True)
 
 
 def _manifest_bytes(new: Mapping[str, str]) -> bytes:

@@ -281,7 +281,9 @@ class Storage(dg.ConfigurableResource):
     ) -> T:
         """`work(conn)` on a catalog connection. A catalog found damaged while `work` reads it (a
         truncated file opens, then fails on the first block past its end) is moved aside and
-        rebuilt from the lake, and `work` runs again on the new one."""
+        rebuilt from the lake, and `work` runs again on the new one. Two processes that both
+        found it damaged rebuild it once: the second sees a different file under the lock."""
+        seen = catalog.identity(self.catalog_path)
         try:
             with self.connect(read_only) as conn:
                 return work(conn)
@@ -290,7 +292,8 @@ class Storage(dg.ConfigurableResource):
                 raise
             reason = f"damaged ({str(exc).strip().splitlines()[0]})"
         with catalog.locked(self.catalog_path, self.lock_timeout_s):
-            catalog.rebuild_locked(self.catalog_path, self.fill_catalog, reason)
+            if catalog.identity(self.catalog_path) == seen:
+                catalog.rebuild_locked(self.catalog_path, self.fill_catalog, reason)
         with self.connect(read_only) as conn:
             return work(conn)
 

@@ -113,3 +113,29 @@ def test_quota_left_today_comes_from_the_lake_ledger_after_a_rebuild(built, monk
     calls = len(emulator.requests)
     got = mta("materialize", "--select", "youtube_videos", "--force", *SHARDS)
     assert len(emulator.requests) - calls <= 3, got.stderr[-2000:]
+
+
+def test_a_catalog_another_process_rebuilt_is_not_rebuilt_again(tmp_path):
+    """Two processes find the catalog damaged; the first rebuilds it; the second, taking the
+    lock after, must keep that new catalog rather than move it aside as damaged."""
+    import shutil
+
+    import duckdb
+    import pyarrow as pa
+
+    storage = Storage(data_dir=str(tmp_path))
+    storage.publish(config.T_MTA_REMOVALS, pa.table({"kind": ["vid"], "id": ["a" * 11]}))
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    shutil.copy(storage.catalog_path, rebuilt)
+    calls = []
+
+    def work(conn):
+        calls.append(1)
+        if len(calls) == 1:  # meanwhile another process rebuilt the file
+            shutil.copy(rebuilt, storage.catalog_path.with_name("incoming"))
+            storage.catalog_path.with_name("incoming").replace(storage.catalog_path)
+            raise duckdb.IOException('Could not read enough bytes from file "mta.duckdb"')
+        return conn.execute(f"SELECT count(*) FROM {config.T_MTA_REMOVALS}").fetchone()[0]
+
+    assert storage.on_catalog(work) == 1
+    assert not list(tmp_path.glob("data/*.damaged-*")) and not list(tmp_path.glob("*.damaged-*"))
