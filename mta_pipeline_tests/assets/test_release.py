@@ -2,9 +2,11 @@
 view, Hugging Face `datasets` loading the folder, MIDI files, privacy, removals, atomicity."""
 
 import csv
+import errno
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -20,7 +22,6 @@ from mta_pipeline.core.splits import SPLITS, composer_key
 from mta_pipeline.core.tsv import TSV_COLUMNS
 from mta_pipeline.definitions import defs
 from mta_pipeline.partitions import SHARD_KEYS
-from mta_pipeline.resources import folders
 from mta_pipeline.runner import materialize
 
 QUIET = {"echo": lambda _: None}
@@ -177,16 +178,25 @@ def _snapshot(root):
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def test_a_crash_mid_publish_leaves_the_previous_release_whole(full_pipeline, monkeypatch):
+def test_a_disk_full_on_the_cards_write_leaves_the_previous_release_whole(
+    full_pipeline, monkeypatch
+):
+    """The card is the last file of a build: the new TSV is written, then the disk is full for
+    the new card. The previous TSV, Parquet files and card stay, byte for byte."""
     data, instance, _ = full_pipeline
     root = release(data)
     before = _snapshot(root)
     monkeypatch.setattr("mta_pipeline.assets.release.tsv_bytes", lambda rows: b"index\n")
+    card = "mta_pipeline.assets.release.dataset_card"
+    monkeypatch.setattr(card, lambda *a, **k: "---\n---\nanother build\n")
+    real_write = Path.write_bytes
 
-    def disk_full():
-        raise OSError(28, "No space left on device")
+    def write_bytes(path: Path, body: bytes) -> int:
+        if path.name == config.DATASET_CARD:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(path, body)
 
-    monkeypatch.setattr(folders.os, "sync", disk_full)
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
     outcome = materialize(defs, instance, "mta_tsv", only_stale=False, **QUIET)
     assert not outcome.ok and "No space left" in outcome.failures[0]
     assert _snapshot(root) == before
