@@ -133,9 +133,11 @@ def _storage() -> Storage:
 
 def _say_catalog_rebuilds() -> None:
     """The one-line notice of a catalog rebuilt from the lake goes to stderr."""
+    logger = logging.getLogger("mta_pipeline.resources.catalog")
+    if logger.handlers:
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("mta: %(message)s"))
-    logger = logging.getLogger("mta_pipeline.resources.catalog")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)  # a catalog found missing is said too, not only a damaged one
     logger.propagate = False
@@ -499,6 +501,7 @@ USER_ERRORS = frozenset(
         ("mta_pipeline.runner", "SelectionError"),
         ("mta_pipeline.resources.catalog", "CatalogDamagedError"),
         ("mta_pipeline.resources.catalog", "CatalogBusyError"),
+        ("mta_pipeline.resources.storage", "LakeError"),
         ("builtins", "FileNotFoundError"),
     }
 )

@@ -11,6 +11,7 @@ writable too, statements that are not known to only read are refused by their pa
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,9 @@ ALLOW_FILES = "`mta query --allow-files` permits it"
 # allowed when that is allowed). PRAGMA includes IMPORT DATABASE, which the read-only catalog
 # refuses; SET includes `SET VARIABLE`, while every setting is locked.
 READING = frozenset({"SELECT", "EXPLAIN", "PRAGMA", "CALL", "SET"})
+# Pragmas that run other statements unchecked: `import_database` executes a folder's schema.sql
+# and load.sql, which could `COPY … TO` a file in the lake.
+UNCHECKED_PRAGMAS = re.compile(r"(?i)\bimport_database\b")
 
 
 class FilesRefusedError(Exception):
@@ -70,6 +74,8 @@ def error_line(exc: duckdb.Error, lake_url: str) -> str:
 
 def _reads_only(conn: duckdb.DuckDBPyConnection, statement: duckdb.Statement) -> bool:
     kind = statement.type.name
+    if kind == "PRAGMA" and UNCHECKED_PRAGMAS.search(statement.query):
+        return False
     if kind != "EXPLAIN":
         return kind in READING
     words = _words(statement.query)

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 import pyarrow as pa
 
 from mta_pipeline import config
-from mta_pipeline.core.tsv import TSV_COLUMNS
 
 STR, INT, FLOAT, BOOL = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 
@@ -282,6 +281,19 @@ def to_table(name: str, rows: Iterable[Mapping[str, object]]) -> pa.Table:
 # order (`old_id`, records without one last), then `vid`.
 RECORD_ORDER = ("old_id", "vid")
 RECORD_ORDER_SQL = ", ".join(f'"{c}" NULLS LAST' for c in RECORD_ORDER)
+
+# The published TSV's columns, exactly MusicTextAlignment's (written by `core/tsv.py`).
+TSV_COLUMNS = (
+    "index",
+    "old_id",
+    "vid",
+    "describe",
+    "reply_1",
+    "reply_2",
+    "reply_3",
+    "reply_4",
+    "reply_5",
+)
 
 # The catalog's views, by name: (the table they read, their SELECT). `dataset` has the TSV's
 # columns, `dataset_full` everything, both with the TSV's `index`.

@@ -26,6 +26,9 @@ def root(tmp_path: Path) -> Path:
     (lake / config.T_MIDI_TOKENS / "shard=00").mkdir(parents=True)
     (lake / config.RELEASE_DIR).mkdir()
     (lake / config.RELEASE_DIR / config.TSV_FILE).write_text(TSV)
+    (lake / "import").mkdir()  # a database export whose schema.sql would write a file
+    (lake / "import" / "schema.sql").write_text(f"COPY (SELECT 1) TO '{lake}/written.csv';\n")
+    (lake / "import" / "load.sql").write_text("")
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text(SECRET + "\n")
@@ -87,6 +90,7 @@ def assert_refused(got: subprocess.CompletedProcess, message: str) -> None:
         ("SET enable_external_access = true; FROM read_text('{outside}/secret.txt')", "locked"),
         ("SET allowed_directories = ['/']; FROM read_text('{outside}/secret.txt')", "locked"),
         ("SET lock_configuration = false; FROM read_text('{outside}/secret.txt')", "locked"),
+        ("PRAGMA import_database('{lake}/import')", "PRAGMA is refused"),
     ],
 )
 def test_sql_that_writes_or_reads_outside_the_lake_is_refused(root, sql, message):
@@ -146,3 +150,9 @@ def test_the_lake_folder_is_read_from_the_setting(tmp_path, monkeypatch):
     assert local_lake("lake") == tmp_path / "lake"
     assert local_lake("file:///srv/lake") == Path("/srv/lake")
     assert local_lake("s3://bucket/prefix") is None
+
+
+def test_an_error_that_only_mentions_a_checksum_is_not_called_damage(root):
+    got = query(root, "SELECT checksum FROM midi_files")
+    assert got.returncode == 2 and "checksum" in got.stderr
+    assert "damaged" not in got.stderr and "rebuild" not in got.stderr

@@ -127,7 +127,8 @@ def midi_files(
         for v in archive.judge_members(mine, limit, archive.entry_reader(zf, limit)):
             if v.data is None or v.parsed is None:
                 vid = v.parsed and v.parsed.vid
-                rejects.append(reject_row(v.member.name, shard, str(v.reason), STAGE, vid))
+                reject = reject_row(v.member.name, shard, str(v.reason), STAGE, vid, v.sha256)
+                rejects.append(reject)
                 continue
             target = storage.midi_path(shard, v.parsed.vid)
             storage.write_local(target, v.data)

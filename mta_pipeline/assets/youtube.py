@@ -23,7 +23,13 @@ from mta_pipeline.assets.results import (
 )
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import scrape_plan as plan
-from mta_pipeline.core.quota import pacific_day, remaining_units, reset_message
+from mta_pipeline.core.quota import (
+    QUOTA_REFUSALS,
+    pacific_day,
+    remaining_units,
+    reset_message,
+    units_charged,
+)
 from mta_pipeline.core.youtube_api import ApiFailure, Kind
 from mta_pipeline.partitions import shard_partitions
 from mta_pipeline.resources.scrape_journal import (
@@ -33,7 +39,7 @@ from mta_pipeline.resources.scrape_journal import (
     read_ledger,
 )
 from mta_pipeline.resources.storage import Storage, parquet_bytes
-from mta_pipeline.resources.youtube import Budget, YouTubeResource
+from mta_pipeline.resources.youtube import Budget, CallRecord, YouTubeResource
 from mta_pipeline.summaries import counts_markdown
 
 GROUP = "youtube"
@@ -53,19 +59,22 @@ def _budget(
     youtube: YouTubeResource,
     storage: Storage,
     now: datetime,
-    unledgered: int,
+    recovered: list[CallRecord],
 ) -> Budget:
-    """What this step may spend: the day's quota less the lake ledger's spending today, and
-    nothing once the API has refused a call for quota today (in any shard or process)."""
-    day = ledger_today(storage, pacific_day(now))
-    if day.refused:
+    """What this step may spend: the day's quota less the lake ledger's spending today and the
+    journal's calls not ledgered yet, and nothing once the API has refused a call for quota
+    today (in any shard or process, or in this shard's journal)."""
+    today = pacific_day(now)
+    day = ledger_today(storage, today)
+    unledgered = [c for c in recovered if pacific_day(c.at) == today]
+    spent = day.spent + sum(units_charged(c.outcome) for c in unledgered)
+    refused = day.refused or any(c.outcome in QUOTA_REFUSALS for c in unledgered)
+    if refused:
         context.log.warning(
             f"the API refused a call for quota earlier today (the ledger says so): no calls "
             f"until {reset_message(now)}"
         )
-    return Budget(
-        units=remaining_units(youtube.quota_per_day(), day.spent + unledgered, day.refused)
-    )
+    return Budget(units=remaining_units(youtube.quota_per_day(), spent, refused))
 
 
 def _run_parallel(items: list[Any], work: Callable[[Any], Any], workers: int) -> Iterator[Any]:
@@ -133,7 +142,7 @@ def youtube_videos(
             state.put(vid, [row])
     fresh_after = now - timedelta(days=youtube.refresh_after_days())
     due = [v for v in vids if config.force or plan.video_due(state.first(v), fresh_after)]
-    budget = journal.budget = _budget(context, youtube, storage, now, len(journal.recovered))
+    budget = journal.budget = _budget(context, youtube, storage, now, journal.recovered)
     client = youtube.client(budget, journal.record)
     batches, planned = plan.plan_batches(due, budget.remaining)
     for vid in due[planned:]:
@@ -219,7 +228,7 @@ def youtube_comments(
                 comments.put(vid, [])
         elif config.force or plan.comments_due(status.first(vid), video):
             to_call.append(vid)
-    budget = journal.budget = _budget(context, youtube, storage, now, len(journal.recovered))
+    budget = journal.budget = _budget(context, youtube, storage, now, journal.recovered)
     client = youtube.client(budget, journal.record)
     context.log.info(
         f"shard {shard}: {len(to_call)} comment calls due, {budget.remaining} units left"

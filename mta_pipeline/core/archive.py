@@ -52,6 +52,7 @@ class Verdict:
     parsed: ParsedName | None
     reason: str | None
     data: bytes | None = None
+    sha256: str | None = None  # of a valid entry that lost its id: tells same-name entries apart
 
     @property
     def code(self) -> str | None:
@@ -136,7 +137,7 @@ def _choose(vid: str, candidates: list[Verdict], read: Reader) -> list[Verdict]:
         (name, sha, kept, data), *others = sorted(valid, key=lambda t: t[:2])
         out.append(replace(kept, data=data))
         reason = f"{DUPLICATE_ID}: id {vid} is kept from {name!r} (sha256 {sha[:12]})"
-        out += [replace(v, reason=reason) for _, _, v, _ in others]
+        out += [replace(v, reason=reason, sha256=other) for _, other, v, _ in others]
     return sorted(out, key=_order)
 
 

@@ -26,13 +26,15 @@ REDACTED = "REDACTED"
 def redact_url(url: str) -> str:
     """`url` without userinfo, query string or fragment. A scheme followed by any number of
     slashes counts (`https:/user:pw@host` is a typo that must not leak either); a local path (no
-    scheme, or a Windows drive letter) is returned as it is."""
+    scheme, or a Windows drive letter) is returned as it is. Everything up to the last `@` goes,
+    since an unencoded `?`, `#` or `/` in a password would otherwise end the userinfo early (a
+    path holding `@` is over-redacted, which is the safe side)."""
     match = SCHEME_PREFIX.match(url)
     if match is None:
         return url
-    rest = re.split(r"[?#]", url[match.end() :], maxsplit=1)[0]
-    authority, slash, path = rest.partition("/")
-    return f"{match.group()}{authority.rpartition('@')[2]}{slash}{path}"
+    rest = url[match.end() :].rpartition("@")[2]  # a password may hold `?`, `#` or `/`
+    rest = re.split(r"[?#]", rest, maxsplit=1)[0]
+    return f"{match.group()}{rest}"
 
 
 def url_host(url: str) -> str:

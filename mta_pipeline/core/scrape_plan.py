@@ -193,6 +193,9 @@ def replayed_comments(call: Call, videos: Mapping[str, Any]) -> tuple[Row, list[
 
 # -- how a run ends ------------------------------------------------------------------------------
 
+# The stop reason of a step whose journal append failed (a full disk): it calls no more.
+JOURNAL_UNWRITABLE = "journal_unwritable"
+
 KEY_HINTS = {
     "accessNotConfigured": "enable the YouTube Data API v3 for the key's Google Cloud project",
     "keyInvalid": "check YOUTUBE_API_KEY: the API rejected it",
@@ -200,9 +203,15 @@ KEY_HINTS = {
 
 
 def stop_message(reason: ApiFailure | None, pending: int, now: datetime) -> str | None:
-    """Why the run fails when the API stopped it (quota gone, a key that cannot work), or None."""
+    """Why the run fails when the API stopped it (quota gone, a key that cannot work) or the
+    journal could not be written, or None."""
     if reason is None or reason.reason == "budget":
         return None
+    if reason.reason == JOURNAL_UNWRITABLE:
+        return (
+            f"the scrape journal cannot be written ({reason.message}); calls stopped, finished "
+            f"videos are kept and {pending} are pending: free space and rerun."
+        )
     if reason.kind is Kind.QUOTA:
         return (
             f"YouTube quota exceeded ({reason.reason}); finished videos are kept and {pending} "

@@ -27,17 +27,8 @@ import io
 import re
 from collections.abc import Iterable, Mapping
 
-TSV_COLUMNS = (
-    "index",
-    "old_id",
-    "vid",
-    "describe",
-    "reply_1",
-    "reply_2",
-    "reply_3",
-    "reply_4",
-    "reply_5",
-)
+from mta_pipeline.schemas import TSV_COLUMNS
+
 _NEEDS_QUOTES = re.compile(r'[\t\n\r"]')
 
 

@@ -29,15 +29,15 @@ DEFAULT_LOCK_TIMEOUT_S = 600.0
 log = logging.getLogger(__name__)
 
 # What DuckDB says about a file that is not (or no longer) a whole database: a truncated file
-# opens and then fails on the first read past its end; garbage fails on open. Anything else (a
-# full disk, a permission) is not damage: rebuilding would not help and would hide the cause.
+# opens and then fails on the first read past its end; garbage fails on open. Only an I/O or
+# deserialization error with one of these phrases counts: anything else (a full disk, a
+# permission, a query that names a `checksum` column) is not damage, and a rebuild would neither
+# help nor tell the cause.
 DAMAGE_MARKERS = (
     "not a valid DuckDB database file",
     "Could not read enough bytes",
     "Corrupt database file",
-    "checksum",
     "Failed to deserialize",
-    "Serialization Error",
 )
 
 
@@ -57,8 +57,8 @@ def is_damaged(exc: BaseException) -> bool:
     """Whether `exc` (a DuckDB error) says the file itself is broken."""
     import duckdb
 
-    text = str(exc)
-    return isinstance(exc, duckdb.Error) and any(m in text for m in DAMAGE_MARKERS)
+    broken_file = (duckdb.IOException, duckdb.SerializationException)
+    return isinstance(exc, broken_file) and any(m in str(exc) for m in DAMAGE_MARKERS)
 
 
 def identity(path: Path) -> tuple[int, int, int] | None:
@@ -126,7 +126,7 @@ def rebuild_locked(path: Path, fill: Fill, reason: str) -> Path | None:
     """Move the unusable catalog and its WAL aside (`<name>.damaged-<UTC time>`, returned), then
     fill a new one from the lake. One warning line says why, unless the catalog was simply
     missing and the lake empty (a first run). The caller holds the lock."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     aside = path.with_name(f"{path.name}.damaged-{stamp}")
     moved = None
     for old, new in ((path, aside), (_wal(path), _wal(aside))):

@@ -163,7 +163,8 @@ def _drop_abandoned_staging(fs: AbstractFileSystem, staging_root: str) -> None:
         except ValueError:
             started = 0  # not a name we give: nothing of ours is running there
         if started < cutoff:
-            fs.rm(build, recursive=True)
+            with contextlib.suppress(Exception):  # best effort: the next publish tries again
+                fs.rm(build, recursive=True)
 
 
 def _manifest_bytes(new: Mapping[str, str]) -> bytes:

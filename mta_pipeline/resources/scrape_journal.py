@@ -27,6 +27,7 @@ import os
 import re
 import threading
 import uuid
+from contextlib import suppress
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
@@ -34,8 +35,9 @@ import pyarrow as pa
 
 from mta_pipeline import config, schemas
 from mta_pipeline.core.quota import QUOTA_REFUSALS, pacific_day, units_charged
+from mta_pipeline.core.scrape_plan import JOURNAL_UNWRITABLE
 from mta_pipeline.core.youtube_api import ApiFailure, Kind
-from mta_pipeline.resources.storage import Storage, unique_calls
+from mta_pipeline.resources.storage import LakeError, Storage, unique_calls
 from mta_pipeline.resources.youtube import Budget, CallRecord, call_from_line, raw_line
 
 LEDGER = config.T_YOUTUBE_QUOTA
@@ -140,24 +142,28 @@ class ScrapeJournal:
 
     def record(self, call: CallRecord) -> None:
         """Called from worker threads after every attempt: journaled durably at once, in one
-        unbuffered append; an append that fails (a full disk) is cut back off the journal, so
-        no torn line is left to swallow the next one, and nothing is retried from a buffer. A
-        quota refusal is ledgered at once, so every other step stops calling."""
+        unbuffered append, and kept for the next checkpoint's ledger part. An append that fails
+        (a full disk) is cut back off the journal, so no torn line is left to swallow the next
+        one and nothing is retried from a buffer; the call stays in memory for the checkpoint
+        and the step makes no further call. A quota refusal is also ledgered at once, so every
+        other step stops calling (the checkpoint does not ledger it again)."""
         line = (raw_line(call) + "\n").encode("utf-8")
         with self._lock:
             end = os.lseek(self._fd, 0, os.SEEK_END)
             try:
                 os.write(self._fd, line)
                 os.fsync(self._fd)
-            except OSError:
-                os.ftruncate(self._fd, end)
-                raise
+            except OSError as exc:
+                with suppress(OSError):
+                    os.ftruncate(self._fd, end)
+                if self.budget is None:
+                    raise
+                self.budget.stop(ApiFailure(None, JOURNAL_UNWRITABLE, str(exc), Kind.FATAL))
+            self._calls.append(call)
             self.total_calls += 1
-            if call.outcome not in QUOTA_REFUSALS:
-                self._calls.append(call)
-                return
-        self._write_raw([call])
-        self._write_ledger([call])
+        if call.outcome in QUOTA_REFUSALS:
+            with suppress(LakeError):  # the checkpoint tries again
+                self._write_ledger([call])
 
     def checkpoint(self, *states: ShardState) -> bool:
         """State files, raw bodies and ledger part to the lake, then the catalog; then the journal

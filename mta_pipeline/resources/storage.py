@@ -259,8 +259,8 @@ class Storage(dg.ConfigurableResource):
                     written.append(not (same and _holds(conn, table, data, match, digest)))
                     if written[-1]:
                         _replace(conn, table, data, match, digest)
-                if any(written):
-                    _create_views(conn)
+                tables = {item[0] for item, w in zip(items, written, strict=True) if w}
+                _create_views(conn, tables)
             return written
 
         return self.on_catalog(replace)
@@ -386,7 +386,14 @@ class Storage(dg.ConfigurableResource):
             paths = self.glob(self.table_path(table)) + self.glob(f"{table}/shard=*/*.parquet")
             for relpath in paths:
                 body = self.read_bytes(relpath) or b""
-                data = pq.read_table(io.BytesIO(body), schema=schema)
+                try:
+                    data = pq.read_table(io.BytesIO(body), schema=schema)
+                except Exception as exc:
+                    raise LakeError(
+                        f"cannot rebuild the catalog: {self.uri(relpath)} is not a readable "
+                        f"{table} table ({type(exc).__name__}: {exc}); restore or delete that "
+                        "file and rerun its asset"
+                    ) from exc
                 where = _owned_rows(table, relpath)
                 _replace(conn, table, data, where, hashlib.sha256(body).hexdigest())
             filled += bool(paths)
@@ -433,11 +440,13 @@ def _owned_rows(table: str, relpath: str) -> dict[str, str]:
     return {"shard": shard, column: part} if column and part != DEFAULT_PART else {"shard": shard}
 
 
-def _create_views(conn: duckdb.DuckDBPyConnection) -> None:
-    """The catalog's views, once the tables they read exist."""
+def _create_views(conn: duckdb.DuckDBPyConnection, written: set[str] | None = None) -> None:
+    """The catalog's views over the tables just `written` (all that exist when None). Only
+    those: DuckDB binds a view's columns when it is created, so a view over a table a code
+    change has not rewritten yet would fail, and with it the publish of every other table."""
     tables = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     for name, (source, select) in schemas.CATALOG_VIEWS.items():
-        if source in tables:
+        if source in tables and (written is None or source in written):
             conn.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
 
 

@@ -28,6 +28,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from mta_pipeline import config
+from mta_pipeline.core.quota import units_charged
 from mta_pipeline.core.youtube_api import (
     ApiFailure,
     Kind,
@@ -89,6 +90,11 @@ class Budget:
     @property
     def remaining(self) -> int:
         return self.units - self.spent
+
+    def refund(self, units: int = 1) -> None:
+        """Give back what a call the API refused for quota was charged: it costs nothing."""
+        with self._lock:
+            self.spent -= units
 
     def stop(self, failure: ApiFailure) -> None:
         with self._lock:
@@ -179,6 +185,8 @@ class YouTubeClient:
             if not isinstance(result, ApiFailure):
                 return result
             if result.kind in (Kind.QUOTA, Kind.FATAL):
+                if units_charged(outcome) == 0:
+                    self.budget.refund()
                 self.budget.stop(result)
                 return result
             limit = 2 if result.kind is Kind.RETRY_TWICE else self.settings.max_retries

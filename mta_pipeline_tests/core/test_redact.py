@@ -16,6 +16,9 @@ SECRETS = ("PLANTED-user", "PLANTED-pass", "PLANTED-sig", "PLANTED-token")
         ),
         ("https://ghp_TOKEN@github.com/o/r/a.zip", "https://github.com/o/r/a.zip"),
         ("http://user:p@ss@host/a.zip", "http://host/a.zip"),
+        ("https://u:p?ss@host/a.zip", "https://host/a.zip"),  # `?` or `/` in a password
+        ("https://u:p/ss@host/a.zip?sig=s", "https://host/a.zip"),
+        ("https://u:p#ss@host/a.zip", "https://host/a.zip"),
         ("http://[::1]:8080/a.zip?sig=s", "http://[::1]:8080/a.zip"),
         ("s3://bucket/midis.zip?versionId=v", "s3://bucket/midis.zip"),
         ("https://host?token=t", "https://host"),

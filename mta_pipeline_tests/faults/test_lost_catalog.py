@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mta_pipeline import config
+from mta_pipeline import config, schemas
 from mta_pipeline.partitions import vid_to_shard
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline_tests.conftest import emulated_youtube, isolate_env
@@ -103,16 +103,23 @@ def test_catalog_rebuild_on_demand_lists_every_table(built):
     assert storage.row_counts() == before
 
 
-def test_quota_left_today_comes_from_the_lake_ledger_after_a_rebuild(built, monkeypatch):
-    """With the catalog gone, a forced scrape may still spend only what the lake's ledger says
-    is left today."""
+def test_quota_left_today_comes_from_the_lake_ledger_not_the_catalog(built, monkeypatch):
+    """With the catalog's ledger emptied (the file whole), a forced scrape may still spend only
+    what the lake's ledger says is left today."""
+    from datetime import UTC, datetime
+
+    from mta_pipeline.core.quota import pacific_day
+    from mta_pipeline.resources.scrape_journal import ledger_today
+
     storage, emulator, _ = built
-    spent = storage.scalar(f"SELECT sum(units) FROM {config.T_YOUTUBE_QUOTA}")
-    storage.catalog_path.unlink()
+    storage.check_catalog()
+    spent = ledger_today(storage, pacific_day(datetime.now(UTC))).spent
+    assert spent > 0
+    storage.apply(replace=[(config.T_YOUTUBE_QUOTA, schemas.YOUTUBE_QUOTA.empty_table(), {})])
     monkeypatch.setenv(config.MTA_YOUTUBE_DAILY_QUOTA, str(spent + 3))
     calls = len(emulator.requests)
     got = mta("materialize", "--select", "youtube_videos", "--force", *SHARDS)
-    assert len(emulator.requests) - calls <= 3, got.stderr[-2000:]
+    assert 0 < len(emulator.requests) - calls <= 3, got.stderr[-2000:]
 
 
 def test_a_catalog_another_process_rebuilt_is_not_rebuilt_again(tmp_path):

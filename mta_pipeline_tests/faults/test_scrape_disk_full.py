@@ -90,19 +90,25 @@ def test_a_journal_holding_calls_twice_ledgers_each_once(data_env, instance, cor
         assert len(ids) == len(set(ids)) == len(emulator.requests) == emulator.units_used
 
 
-def test_a_failed_journal_append_is_cut_back_off(tmp_path, monkeypatch):
-    """A full disk mid-append must not leave half a line for the next append to run into."""
+def _call(outcome: str = "ok"):
     from datetime import UTC, datetime
 
-    from mta_pipeline.resources import scrape_journal
     from mta_pipeline.resources.youtube import CallRecord
 
-    journal = scrape_journal.ScrapeJournal(Storage(data_dir=str(tmp_path)), "00", "run", "videos")
+    return CallRecord("videos.list", {"id": "x"}, outcome, 200, "{}", datetime.now(UTC))
 
-    def call() -> CallRecord:
-        return CallRecord("videos.list", {"id": "x"}, "ok", 200, "{}", datetime.now(UTC))
 
-    journal.record(call())
+def test_a_failed_journal_append_is_cut_back_off_and_the_call_still_ledgered(tmp_path, monkeypatch):
+    """A full disk mid-append must not leave half a line for the next append to run into, nor
+    lose the call the server has charged: it is kept for the checkpoint and calls stop."""
+    from mta_pipeline.core.scrape_plan import JOURNAL_UNWRITABLE
+    from mta_pipeline.resources import scrape_journal
+    from mta_pipeline.resources.youtube import Budget
+
+    storage = Storage(data_dir=str(tmp_path))
+    journal = scrape_journal.ScrapeJournal(storage, "00", "run", "videos")
+    journal.budget = Budget(units=10)
+    journal.record(_call())
     before = journal.path.read_bytes()
     real_write = scrape_journal.os.write
 
@@ -111,10 +117,53 @@ def test_a_failed_journal_append_is_cut_back_off(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(scrape_journal.os, "write", half_then_full)
-    with pytest.raises(OSError):
-        journal.record(call())
+    journal.record(_call())
     monkeypatch.setattr(scrape_journal.os, "write", real_write)
     assert journal.path.read_bytes() == before
-    journal.record(call())
+    assert journal.budget.stop_reason.reason == JOURNAL_UNWRITABLE
+    journal.checkpoint()
     journal.close()
-    assert len(journal.path.read_text().splitlines()) == 2
+    assert len(_ledger_rows(storage)) == 2
+
+
+def test_a_refusal_whose_ledger_write_fails_is_ledgered_at_the_checkpoint(tmp_path, monkeypatch):
+    from mta_pipeline.core.quota import pacific_day
+    from mta_pipeline.resources import scrape_journal
+
+    storage = Storage(data_dir=str(tmp_path))
+    journal = scrape_journal.ScrapeJournal(storage, "00", "run", "videos")
+    real_write = storage_module.atomic_write
+
+    def ledger_disk_full(path, data):
+        if "youtube_quota/" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(path, data)
+
+    monkeypatch.setattr(storage_module, "atomic_write", ledger_disk_full)
+    journal.record(_call("quotaExceeded"))
+    monkeypatch.setattr(storage_module, "atomic_write", real_write)
+    journal.checkpoint()
+    journal.close()
+    assert len(_ledger_rows(storage)) == 1
+    today = scrape_journal.ledger_today(storage, pacific_day(_call().at))
+    assert today == (0, True)
+
+
+def test_a_checkpoint_stops_calls_once_another_step_met_a_refusal(tmp_path):
+    """Another shard or process ledgered a refusal while this step was calling."""
+    from mta_pipeline.core.quota import pacific_day
+    from mta_pipeline.resources import scrape_journal
+    from mta_pipeline.resources.youtube import Budget
+
+    storage = Storage(data_dir=str(tmp_path))
+    other = scrape_journal.ScrapeJournal(storage, "01", "other", "videos")
+    this = scrape_journal.ScrapeJournal(storage, "00", "this", "videos")
+    this.budget = Budget(units=10)
+    this.checkpoint()
+    assert this.budget.stop_reason is None
+    other.record(_call("quotaExceeded"))
+    this.checkpoint()
+    assert this.budget.stop_reason is not None and not this.budget.try_spend()
+    assert scrape_journal.ledger_today(storage, pacific_day(_call().at)).refused
+    other.close()
+    this.close()

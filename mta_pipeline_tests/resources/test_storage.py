@@ -293,3 +293,19 @@ def test_publish_rebuilds_a_lost_catalog_from_an_unchanged_lake(tmp_path):
         conn.execute(f'DROP TABLE "{CATALOG_STATE}"')
     assert storage.publish("t", shard_table([1, 2]), shard="00") is True
     assert storage.publish("t", shard_table([1, 2]), shard="00") is False
+
+
+def test_a_view_over_a_table_not_rewritten_yet_never_blocks_other_publishes(tmp_path):
+    """After a code change adds a column the views read, the catalog's `mta_records` lacks it
+    until its shards are rewritten; publishing any other table meanwhile must still work."""
+    from mta_pipeline import config, schemas
+
+    storage = Storage(data_dir=str(tmp_path))
+    storage.publish(config.T_MTA_RECORDS, schemas.MTA_RECORDS.empty_table(), shard="00")
+    with duckdb.connect(str(storage.catalog_path)) as conn:  # the catalog of an older version
+        conn.execute("DROP VIEW dataset")
+        conn.execute("DROP VIEW dataset_full")
+        conn.execute(f"ALTER TABLE {config.T_MTA_RECORDS} DROP COLUMN reply_5")
+    removals = pa.table({"kind": ["vid"], "id": ["a" * 11]})
+    assert storage.publish(config.T_MTA_REMOVALS, removals) is True
+    assert storage.count(config.T_MTA_REMOVALS) == 1
