@@ -171,8 +171,21 @@ def download(
         return _download(url, dest, expected_sha256, progress)
     except ArchiveError:
         raise
+    except OSError as exc:
+        if _is_ours(exc.filename, dest):  # writing the archive, not reading the source
+            raise ArchiveError(
+                f"cannot write the archive under {dest.parent}: {exc.strerror}; free space in "
+                f"(or fix the permissions of) {config.MTA_DATA_DIR}"
+            ) from None
+        raise ArchiveError(describe_failure(exc, config.GIANTMIDI_ARCHIVE_URL, url)) from None
     except Exception as exc:
         raise ArchiveError(describe_failure(exc, config.GIANTMIDI_ARCHIVE_URL, url)) from None
+
+
+def _is_ours(filename: object, dest: Path) -> bool:
+    """Whether an OSError's file is `dest` or its temporary name (atomic_open's `.<name>.*`)."""
+    path = Path(str(filename)) if filename else None
+    return path is not None and path.parent == dest.parent and dest.name in path.name
 
 
 def _download(

@@ -227,3 +227,27 @@ def test_timeouts_s3_denials_and_unknown_errors_are_classified_without_secrets()
     assert "PermissionError: [Errno 13] Permission denied: '/data/archive/" in describe_failure(
         writing, "V", url
     )
+
+
+def test_a_full_disk_while_writing_the_archive_blames_the_data_dir_not_the_source(
+    tmp_path, monkeypatch
+):
+    import errno
+
+    import mta_pipeline.atomic
+
+    source = tmp_path / "src.zip"
+    make_zip(source)
+    real_open = open
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        if "w" in mode and ".tmp" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(mta_pipeline.atomic, "open", full_disk, raising=False)
+    with pytest.raises(ArchiveError) as err:
+        download(str(source), tmp_path / "archive" / "giantmidi.zip")
+    message = str(err.value)
+    assert "cannot write the archive" in message and "No space left" in message
+    assert "MTA_DATA_DIR" in message and "GIANTMIDI_ARCHIVE_URL" not in message
