@@ -17,12 +17,12 @@ from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import archive
 from mta_pipeline.core.download import (
     ArchiveError,
-    display_url,
     download,
     read_bytes,
     source_fingerprint,
 )
 from mta_pipeline.core.metadata import read_metadata
+from mta_pipeline.core.redact import redact_url
 from mta_pipeline.partitions import assign_shard, shard_partitions
 from mta_pipeline.resources.giantmidi import GiantMidiSource
 from mta_pipeline.resources.storage import DEFAULT_PART, Storage
@@ -52,9 +52,9 @@ def giantmidi_archive(
         and (not expected or expected == state["sha256"])
     )
     if unchanged:
-        context.log.info(f"archive unchanged at {display_url(url)}; not downloading")
+        context.log.info(f"archive unchanged at {redact_url(url)}; not downloading")
     else:
-        context.log.info(f"downloading {display_url(url)} to {dest}")
+        context.log.info(f"downloading {redact_url(url)} to {dest}")
         fetched = download(url, dest, expected, _download_progress(context))
         state = {"fingerprint": fingerprint, "size": fetched.size, "sha256": fetched.sha256}
         storage.write_local(state_path, json.dumps(state, indent=1).encode())
@@ -62,7 +62,7 @@ def giantmidi_archive(
         n_members = len(zf.infolist())
     return dg.MaterializeResult(
         metadata={
-            "source": display_url(url),
+            "source": redact_url(url),
             "dagster/uri": dg.MetadataValue.path(str(dest)),
             "size_bytes": state["size"],
             "sha256": state["sha256"],
@@ -215,7 +215,7 @@ def giantmidi_metadata(
         )
         return
     data = read_bytes(url, config.GIANTMIDI_METADATA_URL)
-    df, unparsed = read_metadata(data, f"{display_url(url)} ({config.GIANTMIDI_METADATA_URL})")
+    df, unparsed = read_metadata(data, f"{redact_url(url)} ({config.GIANTMIDI_METADATA_URL})")
     rows_t = pa.Table.from_pandas(df, schema=schemas.GIANTMIDI_METADATA, preserve_index=False)
     written = storage.publish(config.T_GIANTMIDI_METADATA, rows_t)
     in_release = sum(1 for v in rows_t.column("giant_midi_piano").to_pylist() if v == 1)
@@ -229,6 +229,6 @@ def giantmidi_metadata(
         metadata={
             "in_release": in_release,
             "unparsed_numbers": unparsed,
-            "source": display_url(url),
+            "source": redact_url(url),
         },
     )

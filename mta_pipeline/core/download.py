@@ -43,7 +43,6 @@ S3_DENIED = {
     "SignatureDoesNotMatch",
 }
 S3_MISSING = {"404", "NoSuchKey"}
-display_url = redact_url  # the name the assets import: what a person is shown of a source
 
 
 class ArchiveError(RuntimeError):

@@ -101,7 +101,7 @@ def open_catalog(
             except duckdb.Error as exc:
                 if not is_damaged(exc):
                     raise
-                problem = f"damaged ({_first_line(exc)})"
+                problem = f"damaged ({first_line(exc)})"
         if problem is not None:
             if fill is None:
                 _refuse(path, problem, read_only)
@@ -199,5 +199,5 @@ def _refuse(path: Path, problem: str, read_only: bool) -> None:
     )
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -216,8 +216,8 @@ class Storage(dg.ConfigurableResource):
     ) -> bool:
         """Write `data` as the table's (shard's) file and replace its catalog rows, unless both
         already hold it. `where` selects the catalog rows to replace: by default the shard's
-        (all rows for an unsharded table); the catalog's views are (re)created in the same
-        transaction when something was replaced. Returns True when something was written."""
+        (all rows for an unsharded table); the views over a replaced table are (re)created in the
+        same transaction. Returns True when something was written."""
         return self.publish_parts([(table, data, shard, part, where)])[0]
 
     def publish_all(self, tables: Sequence[tuple[str, pa.Table, str]]) -> bool:
@@ -290,7 +290,7 @@ class Storage(dg.ConfigurableResource):
         except duckdb.Error as exc:
             if not catalog.is_damaged(exc):
                 raise
-            reason = f"damaged ({str(exc).strip().splitlines()[0]})"
+            reason = f"damaged ({catalog.first_line(exc)})"
         with catalog.locked(self.catalog_path, self.lock_timeout_s):
             if catalog.identity(self.catalog_path) == seen:
                 catalog.rebuild_locked(self.catalog_path, self.fill_catalog, reason)

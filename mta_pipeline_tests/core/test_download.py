@@ -14,7 +14,6 @@ import pytest
 from mta_pipeline.core.download import (
     ArchiveError,
     describe_failure,
-    display_url,
     download,
     read_bytes,
     source_fingerprint,
@@ -75,11 +74,6 @@ def test_http_download_streams_from_a_real_server(tmp_path):
         assert download(url, tmp_path / "got.zip").sha256 == sha
     finally:
         server.shutdown()
-
-
-def test_display_url_drops_credentials_and_query():
-    assert display_url("https://u:p@host:8443/a.zip?X-Amz-Signature=s") == "https://host:8443/a.zip"
-    assert display_url("/local/path.zip") == "/local/path.zip"
 
 
 SECRETS = ("PLANTED-user", "PLANTED-pass", "PLANTED-sig", "PLANTED-token")
