@@ -78,8 +78,7 @@ def extract_file(path: str, backend: str = SYMUSIC) -> FeatureResult:
 def _judged(path: str, parsed: Parsed, parser: str, started: float) -> FeatureResult:
     """The result of a parsed file, with the plausibility rules' verdict on it."""
     features = parsed.features
-    n_notes, duration = features["n_notes"], features["duration_s"]
-    assert isinstance(n_notes, int) and isinstance(duration, float)
+    n_notes, duration = int(features["n_notes"]), float(features["duration_s"])
     verdict = implausibility(n_notes, duration, *parsed.tempo_bpm)
     return FeatureResult(path, features, None, parser, time.perf_counter() - started, verdict)
 

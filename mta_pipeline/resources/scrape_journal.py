@@ -37,7 +37,7 @@ from mta_pipeline import config, schemas
 from mta_pipeline.core.quota import QUOTA_REFUSALS, pacific_day, units_charged
 from mta_pipeline.core.scrape_plan import JOURNAL_UNWRITABLE
 from mta_pipeline.core.youtube_api import ApiFailure, Kind
-from mta_pipeline.resources.storage import LakeError, Storage, unique_calls
+from mta_pipeline.resources.storage import LakeError, Storage
 from mta_pipeline.resources.youtube import Budget, CallRecord, call_from_line, raw_line
 
 LEDGER = config.T_YOUTUBE_QUOTA
@@ -64,20 +64,14 @@ def ledger_path(shard: str, day: date, part: str, units: int, refused: bool = Fa
     return f"{LEDGER}/shard={shard}/day={day.isoformat()}/{part}-u{units}{stop}.parquet"
 
 
-def _ledger_parts(storage: Storage, shard: str = "*", day: str = "*") -> list[str]:
-    return storage.glob(f"{LEDGER}/shard={shard}/day={day}/*.parquet")
-
-
 def read_ledger(storage: Storage, shard: str | None = None) -> pa.Table:
     """The lake's ledger rows (of one shard, or all), one per distinct `call_id`."""
-    return unique_calls(
-        [storage.read(p, schemas.YOUTUBE_QUOTA) for p in _ledger_parts(storage, shard or "*")]
-    )
+    return storage.read_ledger(shard or "*")
 
 
 def ledger_today(storage: Storage, day: date) -> LedgerDay:
     """What the lake's ledger records for the Pacific day `day` (from the part names)."""
-    found = [m for p in _ledger_parts(storage, day=day.isoformat()) if (m := PART_UNITS.search(p))]
+    found = [m for p in storage.ledger_parts(day=day.isoformat()) if (m := PART_UNITS.search(p))]
     return LedgerDay(sum(int(m.group(1)) for m in found), any(m.group(2) for m in found))
 
 

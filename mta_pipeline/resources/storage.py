@@ -350,6 +350,17 @@ class Storage(dg.ConfigurableResource):
 
         return self.on_catalog(counts, read_only=True)
 
+    # -- the quota ledger's parts ----------------------------------------------------------------
+
+    def ledger_parts(self, shard: str = "*", day: str = "*") -> list[str]:
+        """The ledger's part files (of a shard and Pacific day, or all), relative to the lake."""
+        return self.glob(f"{config.T_YOUTUBE_QUOTA}/shard={shard}/day={day}/*.parquet")
+
+    def read_ledger(self, shard: str = "*") -> pa.Table:
+        """The lake's ledger rows (of one shard, or all), one per distinct `call_id`."""
+        parts = self.ledger_parts(shard)
+        return _unique_calls([self.read(p, schemas.YOUTUBE_QUOTA) for p in parts])
+
     # -- rebuilding the catalog from the lake ----------------------------------------------------
 
     def rebuild_catalog(self) -> int:
@@ -377,9 +388,8 @@ class Storage(dg.ConfigurableResource):
         filled = 0
         for table, schema in schemas.SCHEMAS.items():
             if table == config.T_YOUTUBE_QUOTA:
-                parts = self.glob(f"{table}/shard=*/day=*/*.parquet")
-                if parts:
-                    ledger = unique_calls([self.read(p, schema) for p in parts])
+                ledger = self.read_ledger()
+                if ledger.num_rows:
                     _replace(conn, table, ledger, {}, table_digest(ledger))
                     filled += 1
                 continue
@@ -416,7 +426,7 @@ def table_digest(data: pa.Table) -> str:
     return hashlib.sha256(parquet_bytes(data)).hexdigest()
 
 
-def unique_calls(parts: Sequence[pa.Table | None]) -> pa.Table:
+def _unique_calls(parts: Sequence[pa.Table | None]) -> pa.Table:
     """Ledger parts as one table, one row per `call_id` (the first seen), in call order."""
     found = [p for p in parts if p is not None]
     if not found:
