@@ -89,8 +89,7 @@ def giantmidi_archive_sensor(
     except ArchiveError as exc:
         return dg.SkipReason(str(exc))
     expected = giantmidi.expected_sha256() or ""
-    state_path = storage.archive_state_path
-    recorded = json.loads(state_path.read_text()) if state_path.exists() else None
+    recorded = storage.archive_state()  # in the lake: the daemon needs no run's local disk
     if (
         recorded is not None
         and recorded["fingerprint"] == fingerprint

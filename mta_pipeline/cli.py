@@ -149,7 +149,6 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         from mta_pipeline.runner import materialize
 
         _say_catalog_rebuilds()
-        _storage().check_catalog()  # a lost or damaged catalog is rebuilt before anything runs
         with _instance() as instance:
             outcome = materialize(
                 defs,
@@ -159,6 +158,11 @@ def cmd_materialize(args: argparse.Namespace) -> int:
                 force_refresh=args.force,
                 only_stale=not args.all,
             )
+        # The runs wrote the lake only; this machine's catalog follows now (a lost or damaged
+        # one is rebuilt), so `mta query` and a DuckDB client opening mta.duckdb see the result.
+        storage = _storage()
+        report = storage.sync_catalog()
+        print(f"catalog {storage.catalog_path}: {report.summary()}")
         return _report_failures(outcome.failures) if not outcome.ok else 0
 
 
@@ -184,23 +188,38 @@ def _report_failures(failures: list[str]) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    """Read-only SQL on the catalog, sandboxed unless `--allow-files`: it reads the lake and no
-    other file, and writes none (see query_sandbox). Imports only DuckDB (no Dagster), so it
-    starts about as fast as bare DuckDB; the relation is printed and dropped before the
-    connection closes."""
+    """Read-only SQL on the catalog (brought up to date with the lake first) or, with `--lake`,
+    on views straight over the lake's Parquet; sandboxed unless `--allow-files`: it reads the
+    lake and no other file, and writes none (see query_sandbox). Imports DuckDB, fsspec and the
+    lake index but no Dagster, so it starts fast; the relation is printed and dropped before
+    the connection closes."""
     import duckdb
 
-    from mta_pipeline import query_sandbox
+    from mta_pipeline import lake_index, query_sandbox
+    from mta_pipeline.lake import Lake
     from mta_pipeline.resources.catalog import is_damaged, open_catalog
 
     sandboxed = not getattr(args, "allow_files", False)  # `mta demo` passes only `sql`
+    lake = Lake(config.lake_url(), config.env(config.MTA_S3_ENDPOINT_URL) or "")
+
+    def answer(conn: duckdb.DuckDBPyConnection) -> None:
+        if sandboxed:
+            query_sandbox.confine(conn, args.sql, lake.root)
+        rel = conn.sql(args.sql)
+        print(rel if rel is not None else "ok")
+        del rel
+
     try:
-        with open_catalog(config.duckdb_path(), read_only=True) as conn:
-            if sandboxed:
-                query_sandbox.confine(conn, args.sql, config.lake_url())
-            rel = conn.sql(args.sql)
-            print(rel if rel is not None else "ok")
-            del rel
+        if getattr(args, "lake", False):
+            with duckdb.connect() as conn:
+                lake_index.lake_views(conn, lake)
+                answer(conn)
+        else:
+            lake_index.on_synced(config.duckdb_path(), lake, lambda conn: None)
+            with open_catalog(config.duckdb_path(), read_only=True) as conn:
+                if not lake.is_local:  # `read_parquet('s3://…')` in the SQL reads the lake too
+                    conn.register_filesystem(lake.fs())
+                answer(conn)
     except query_sandbox.FilesRefusedError as exc:
         print(f"mta query: {exc}", file=sys.stderr)
         return 2
@@ -377,6 +396,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not outcome.ok:
         return _report_failures(outcome.failures)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s ({outcome.runs} runs)")
+    _storage().sync_catalog()  # the runs wrote the lake; the catalog follows for the queries
     release = f"{config.lake_url().rstrip('/')}/{config.RELEASE_DIR}"
     print(f"  release        : {release}  (datasets.load_dataset({release!r}))")
     print(f"  TSV dataset    : {release}/{config.TSV_FILE}")
@@ -384,7 +404,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  tokenizer      : {release}/{config.TOKENIZER_FILE}  (decodes the `tokens` column)")
     print(f"  DuckDB catalog : {config.duckdb_path()}")
     print(f"  lake (Parquet) : {config.lake_url()}")
-    print(f"  MIDI files     : {data_dir / config.MIDI_DIR}")
+    print(f"  MIDI bytes     : {config.lake_url()}/{config.MIDI_DIR}/shard=<k>/part.parquet")
     print(f"  Dagster home   : {os.environ[config.DAGSTER_HOME]}")
     print(f"  settings       : {settings_file}")
     _print_youtube_summary()
@@ -475,8 +495,18 @@ def build_parser() -> argparse.ArgumentParser:
         "rebuild", help="rebuild every DuckDB table from the lake (the store of record)"
     )
     rebuild.set_defaults(func=cmd_catalog_rebuild)
-    query = sub.add_parser("query", help="run SQL on the DuckDB catalog and print the result")
+    query = sub.add_parser(
+        "query",
+        help="run SQL on the DuckDB catalog (brought up to date with the lake first) and print "
+        "the result",
+    )
     query.add_argument("sql")
+    query.add_argument(
+        "--lake",
+        action="store_true",
+        help="no catalog: the tables are views reading the lake's Parquet where it is (through "
+        "s3fs on S3), slower a query but nothing to load",
+    )
     query.add_argument(
         "--allow-files",
         action="store_true",

@@ -42,12 +42,21 @@ def local_lake(lake_url: str) -> Path | None:
     return Path(os.path.abspath(Path(url.path if url.scheme else lake_url).expanduser()))
 
 
-def confine(conn: duckdb.DuckDBPyConnection, sql: str, lake_url: str) -> None:
-    """Let `conn` open no file but the local lake's, for good, and refuse `sql` unless every
-    statement in it only reads (FilesRefusedError)."""
+def allowed_folders(lake_url: str) -> list[str]:
+    """The lake as DuckDB's `allowed_directories`: a local folder in both spellings (DuckDB
+    compares the paths as written, without resolving symbolic links); an `s3://` lake as its
+    prefix with a trailing slash (read through the s3fs filesystem the caller registered), so a
+    sibling prefix (`lake2/`) is not allowed with it."""
     lake = local_lake(lake_url)
-    # Both spellings: DuckDB compares the paths as written, without resolving symbolic links.
-    folders = [] if lake is None else list(dict.fromkeys([str(lake), str(lake.resolve())]))
+    if lake is None:
+        return [lake_url.rstrip("/") + "/"] if lake_url.startswith("s3://") else []
+    return list(dict.fromkeys([str(lake), str(lake.resolve())]))
+
+
+def confine(conn: duckdb.DuckDBPyConnection, sql: str, lake_url: str) -> None:
+    """Let `conn` open no file but the lake's, for good, and refuse `sql` unless every
+    statement in it only reads (FilesRefusedError)."""
+    folders = allowed_folders(lake_url)
     conn.execute("SET allowed_directories = ?", [folders])
     conn.execute("SET enable_external_access = false")
     conn.execute("SET lock_configuration = true")
@@ -65,7 +74,9 @@ def error_line(exc: duckdb.Error, lake_url: str) -> str:
     why and names the flag; any other error is DuckDB's first line."""
     line = str(exc).strip().splitlines()[0]
     if isinstance(exc, duckdb.PermissionException):
-        where = lake_url if local_lake(lake_url) else f"{lake_url}, which mta query does not read"
+        where = (
+            lake_url if allowed_folders(lake_url) else f"{lake_url}, which mta query does not read"
+        )
         return f"the query touched a file outside the lake ({where}): {line}; {ALLOW_FILES}"
     if "configuration has been locked" in line:
         return f"{line} (mta query locks DuckDB's settings); {ALLOW_FILES}"

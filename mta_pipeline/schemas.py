@@ -28,6 +28,9 @@ MIDI_FILES = pa.schema(
     ]
 )
 
+# A shard's MIDI bytes in the lake (`midi/shard=<k>/part.parquet`), not a catalog table.
+MIDI_BYTES = pa.schema([("vid", STR), ("sha256", STR), ("bytes", pa.binary())])
+
 MIDI_REJECTS = pa.schema(
     [
         ("member", STR),

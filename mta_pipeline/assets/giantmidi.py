@@ -1,6 +1,5 @@
 """GiantMIDI ingestion: the archive, the MIDI files per shard (with their rejects), the metadata."""
 
-import json
 import time
 import zipfile
 from collections import Counter
@@ -16,7 +15,6 @@ from mta_pipeline.assets.results import progress, step_outputs, table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core import archive
 from mta_pipeline.core.download import (
-    ArchiveError,
     download,
     read_bytes,
     source_fingerprint,
@@ -25,7 +23,7 @@ from mta_pipeline.core.metadata import read_metadata
 from mta_pipeline.core.redact import redact_url
 from mta_pipeline.partitions import assign_shard, shard_partitions
 from mta_pipeline.resources.giantmidi import GiantMidiSource
-from mta_pipeline.resources.storage import DEFAULT_PART, Storage
+from mta_pipeline.resources.storage import ARCHIVE_RELPATH, DEFAULT_PART, Storage
 from mta_pipeline.summaries import counts_markdown
 
 GROUP = "giantmidi"
@@ -37,36 +35,43 @@ VERSION = code_version(__name__)
 def giantmidi_archive(
     context: dg.AssetExecutionContext, giantmidi: GiantMidiSource, storage: Storage
 ) -> dg.MaterializeResult:
-    """The GiantMIDI zip, fetched once into the data dir; refetched only when the source changes."""
+    """The GiantMIDI zip, fetched once into the lake (where every shard's `midi_files` finds it,
+    on any machine); refetched only when the source changes."""
     url = giantmidi.require_archive_url()
-    dest = storage.archive_path
-    state_path = storage.archive_state_path
     expected = giantmidi.expected_sha256()
     fingerprint = source_fingerprint(url)
-    state = json.loads(state_path.read_text()) if state_path.exists() else None
+    state = storage.archive_state()
     unchanged = (
         state is not None
         and state["fingerprint"] == fingerprint
-        and dest.exists()
-        and dest.stat().st_size == state["size"]
         and (not expected or expected == state["sha256"])
+        and storage.archive_in_lake(state)
     )
     if unchanged:
         context.log.info(f"archive unchanged at {redact_url(url)}; not downloading")
+        uri = storage.uri(ARCHIVE_RELPATH)
     else:
+        dest = storage.archive_fetch_path()
         context.log.info(f"downloading {redact_url(url)} to {dest}")
         fetched = download(url, dest, expected, _download_progress(context))
-        state = {"fingerprint": fingerprint, "size": fetched.size, "sha256": fetched.sha256}
-        storage.write_local(state_path, json.dumps(state, indent=1).encode())
-    with zipfile.ZipFile(dest) as zf:
-        n_members = len(zf.infolist())
+        with zipfile.ZipFile(dest) as zf:
+            members = len(zf.infolist())
+        state = {
+            "fingerprint": fingerprint,
+            "size": fetched.size,
+            "sha256": fetched.sha256,
+            "members": members,
+        }
+        uri = storage.put_archive(dest, state)
+        if not storage.lake.is_local:  # this machine's copy becomes its cache of that version
+            dest.replace(storage.archive_cache_path(state["sha256"]))
     return dg.MaterializeResult(
         metadata={
             "source": redact_url(url),
-            "dagster/uri": dg.MetadataValue.path(str(dest)),
+            "dagster/uri": dg.MetadataValue.path(uri),
             "size_bytes": state["size"],
             "sha256": state["sha256"],
-            "members": n_members,
+            "members": state.get("members", -1),
             "unchanged": unchanged,
             "code_version": VERSION,
         },
@@ -118,10 +123,8 @@ def midi_files(
     file or a reject."""
     shard = context.partition_key
     limit = giantmidi.member_limit()
-    path = storage.archive_path
-    if not path.exists():
-        raise ArchiveError(f"no archive at {path}: materialize giantmidi_archive first.")
-    files, rejects = [], []
+    path = storage.local_archive()
+    files, rejects, blobs = [], [], []
     with zipfile.ZipFile(path) as zf:
         mine = [m for m in archive.members_of(zf) if assign_shard(m.name) == shard]
         for v in archive.judge_members(mine, limit, archive.entry_reader(zf, limit)):
@@ -130,8 +133,8 @@ def midi_files(
                 reject = reject_row(v.member.name, shard, str(v.reason), STAGE, vid, v.sha256)
                 rejects.append(reject)
                 continue
-            target = storage.midi_path(shard, v.parsed.vid)
-            storage.write_local(target, v.data)
+            sha256 = archive.sha256_hex(v.data)
+            blobs.append({"vid": v.parsed.vid, "sha256": sha256, "bytes": v.data})
             files.append(
                 {
                     "vid": v.parsed.vid,
@@ -141,20 +144,18 @@ def midi_files(
                     "title": v.parsed.title,
                     "member": v.member.name,
                     "size_bytes": len(v.data),
-                    "sha256": archive.sha256_hex(v.data),
-                    "path": str(target),
+                    "sha256": sha256,
+                    "path": storage.midi_relpath(shard),
                 }
             )
-    keep = {f"{f['vid']}.mid" for f in files}
-    for stale in storage.midi_dir(shard).glob("*.mid"):
-        if stale.name not in keep:
-            stale.unlink()
+    blobs.sort(key=lambda b: b["vid"])
+    storage.write_midi(shard, pa.Table.from_pylist(blobs, schema=schemas.MIDI_BYTES))
     files_t = schemas.to_table(config.T_MIDI_FILES, files)
     rejects_t = schemas.to_table(config.T_MIDI_REJECTS, rejects)
     files_written, rejects_written = storage.publish_parts(
         [
-            (config.T_MIDI_FILES, files_t, shard, DEFAULT_PART, None),
-            (config.T_MIDI_REJECTS, rejects_t, shard, STAGE, {"shard": shard, "stage": STAGE}),
+            (config.T_MIDI_FILES, files_t, shard, DEFAULT_PART),
+            (config.T_MIDI_REJECTS, rejects_t, shard, STAGE),
         ]
     )
     context.log.info(f"shard {shard}: {len(files)} files, {len(rejects)} rejects")
@@ -183,9 +184,7 @@ def midi_files(
             ),
         },
     )
-    dupes = storage.query(
-        f"SELECT vid, count(*) AS n FROM {config.T_MIDI_FILES} GROUP BY vid HAVING n > 1 LIMIT 20"
-    ).to_pylist()
+    dupes = _duplicated_vids(storage.read_all(config.T_MIDI_FILES))
     yield dg.AssetCheckResult(
         check_name="midi_files_unique_vid",
         asset_key=config.T_MIDI_FILES,
@@ -194,6 +193,13 @@ def midi_files(
     )
     total = len(files) + len(rejects)
     yield reject_rate_check("midi_rejects_rate", config.T_MIDI_REJECTS, rejects, total)
+
+
+def _duplicated_vids(files: pa.Table, limit: int = 20) -> list[dict]:
+    """Video ids held by more than one row of the whole table (read from the lake, which every
+    shard's run writes), with their counts."""
+    counts = Counter(files.column("vid").to_pylist())
+    return [{"vid": v, "n": n} for v, n in sorted(counts.items()) if n > 1][:limit]
 
 
 @dg.asset(

@@ -10,7 +10,13 @@ import dagster as dg
 
 from mta_pipeline import config, schemas
 from mta_pipeline.assets.rejects import reject_rate_check, reject_row
-from mta_pipeline.assets.results import ran_this_code, shard_files, step_outputs, table_result
+from mta_pipeline.assets.results import (
+    ran_this_code,
+    shard_blobs,
+    shard_files,
+    step_outputs,
+    table_result,
+)
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core.feature_batch import FeatureResult, extract_all
 from mta_pipeline.core.keys import keys_match, parse_title_key
@@ -63,7 +69,7 @@ def midi_features(
     todo = [f for f in files if (f["vid"], f["sha256"]) not in cached]
     started = time.perf_counter()
     results = extract_all(
-        [f["path"] for f in todo],
+        shard_blobs(storage, shard, todo),
         giantmidi.workers(),
         lambda done, total: context.log.info(f"shard {shard}: features {done}/{total}"),
         backend,
@@ -84,8 +90,8 @@ def midi_features(
     rejects_t = schemas.to_table(config.T_MIDI_REJECTS, rejects)
     written, rejects_written = storage.publish_parts(
         [
-            (config.T_MIDI_FEATURES, features_t, shard, DEFAULT_PART, None),
-            (config.T_MIDI_REJECTS, rejects_t, shard, STAGE, {"shard": shard, "stage": STAGE}),
+            (config.T_MIDI_FEATURES, features_t, shard, DEFAULT_PART),
+            (config.T_MIDI_REJECTS, rejects_t, shard, STAGE),
         ]
     )
     with_key = [r for r in rows if r["key_matches_title"] is not None]

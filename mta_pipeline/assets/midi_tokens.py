@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mta_pipeline import config, schemas
-from mta_pipeline.assets.results import ran_this_code, shard_files, table_result
+from mta_pipeline.assets.results import ran_this_code, shard_blobs, shard_files, table_result
 from mta_pipeline.code_versions import code_version
 from mta_pipeline.core.midi_tokens import (
     TokenResult,
@@ -60,7 +60,7 @@ def midi_tokens(
     todo = [f for f in files if (f["vid"], f["sha256"]) not in done]
     started = time.perf_counter()
     results = tokenize_all(
-        [f["path"] for f in todo],
+        shard_blobs(storage, shard, todo),
         giantmidi.workers(),
         lambda n, total: context.log.info(f"shard {shard}: tokens {n}/{total}"),
     )

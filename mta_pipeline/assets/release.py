@@ -7,7 +7,9 @@ always from one build; its three assets say what changed for each part: `mta_tsv
 (`README.md`).
 """
 
+import functools
 import hashlib
+from collections.abc import Callable
 
 import dagster as dg
 import pyarrow as pa
@@ -82,21 +84,35 @@ def text_coverage(data: pa.Table) -> dict[str, float]:
 
 
 def _midi_files(storage: Storage, records: pa.Table) -> dict[str, FolderFile]:
-    files = {}
-    for vid, shard, sha in zip(
-        records.column("vid").to_pylist(),
-        records.column("shard").to_pylist(),
-        records.column("sha256").to_pylist(),
-        strict=True,
-    ):
-        source = storage.midi_path(shard, vid)
-        if not source.is_file():
-            raise dg.Failure(
-                f"the MIDI file of {vid} (shard {shard}) is missing at {source}: materialize "
-                f"midi_files for shard {shard} again."
-            )
-        files[midi_path(vid)] = FolderFile.of_path(source, sha)
-    return files
+    """The release's MIDI files, read from each shard's MIDI bytes in the lake when (and only
+    when) the folder needs them: a shard's bytes are read once, by the first file it changed."""
+
+    @functools.cache
+    def shard_bytes(shard: str) -> dict[str, bytes]:
+        return storage.read_midi(shard)
+
+    def reader(vid: str, shard: str) -> Callable[[], bytes]:
+        def read() -> bytes:
+            data = shard_bytes(shard).get(vid)
+            if data is None:
+                raise dg.Failure(
+                    f"the MIDI file of {vid} (shard {shard}) is missing from "
+                    f"{storage.uri(storage.midi_relpath(shard))}: materialize midi_files for "
+                    f"shard {shard} again."
+                )
+            return data
+
+        return read
+
+    return {
+        midi_path(vid): FolderFile(sha, reader(vid, shard))
+        for vid, shard, sha in zip(
+            records.column("vid").to_pylist(),
+            records.column("shard").to_pylist(),
+            records.column("sha256").to_pylist(),
+            strict=True,
+        )
+    }
 
 
 def _result(

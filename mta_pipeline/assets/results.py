@@ -127,6 +127,26 @@ def ran_this_code(
     return all(name in meta and meta[name].value == value for name, value in wanted.items())
 
 
+def shard_blobs(storage: Storage, shard: str, files: list[dict]) -> list[tuple[str, bytes]]:
+    """`(vid, bytes)` of each of `files` (rows of the shard's `midi_files`), from the shard's
+    MIDI bytes in the lake, so any machine can run the MIDI steps; a Failure when a file's bytes
+    are missing or are not the ones `midi_files` recorded."""
+    if not files:
+        return []
+    held = storage.read_midi(shard)
+    blobs = []
+    for f in files:
+        data = held.get(f["vid"])
+        if data is None or hashlib.sha256(data).hexdigest() != f["sha256"]:
+            raise dg.Failure(
+                f"the MIDI bytes of {f['vid']} (shard {shard}) are missing or changed at "
+                f"{storage.uri(storage.midi_relpath(shard))}: materialize midi_files for shard "
+                f"{shard} again."
+            )
+        blobs.append((f["vid"], data))
+    return blobs
+
+
 def shard_files(storage: Storage, shard: str) -> list[dict]:
     """The shard's `midi_files` rows, which the MIDI steps read; a Failure when missing."""
     files = storage.read_table(config.T_MIDI_FILES, shard)

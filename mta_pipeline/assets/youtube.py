@@ -292,7 +292,7 @@ QUOTA_CHECK = "youtube_quota_within_daily_quota"
     code_version=VERSION,
     automation_condition=EAGER,
     deps=["youtube_videos", settings.T_YOUTUBE_COMMENTS],
-    kinds={"duckdb", "parquet"},
+    kinds={"parquet"},
     check_specs=[
         dg.AssetCheckSpec(
             QUOTA_CHECK,
@@ -301,13 +301,17 @@ QUOTA_CHECK = "youtube_quota_within_daily_quota"
         )
     ],
 )
-def youtube_quota(youtube: YouTubeResource, storage: Storage) -> Iterator[Any]:
+def youtube_quota(
+    context: dg.AssetExecutionContext, youtube: YouTubeResource, storage: Storage
+) -> Iterator[Any]:
     """The quota ledger: one row per API call (failed ones too), by Pacific day. The scrape steps
-    write its parts to the lake as they call; this asset gathers them into the catalog table."""
+    write its parts to the lake as they call; this asset reads them all (one row per `call_id`)
+    and reports the days. It changed when its content hash differs from the last
+    materialization's data version."""
     ledger = read_ledger(storage)
-    written = storage.count(settings.T_YOUTUBE_QUOTA) != ledger.num_rows
-    if written:
-        storage.apply(replace=[(settings.T_YOUTUBE_QUOTA, ledger, {})])
+    last = context.instance.get_latest_materialization_event(context.asset_key)
+    tags = last.asset_materialization.tags if last and last.asset_materialization else None
+    written = (tags or {}).get("dagster/data_version") != table_version(ledger).value
     by_day = ledger.group_by("day_pt").aggregate([("units", "sum")]).to_pylist()
     per_day = {str(r["day_pt"]): r["units_sum"] for r in by_day}
     today = per_day.get(pacific_day(datetime.now(UTC)).isoformat(), 0)

@@ -14,14 +14,13 @@ import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from mta_pipeline.core.archive import PARSE_ERROR
 from mta_pipeline.core.midi_backends import BACKENDS, FALLBACK, PRETTY_MIDI, SYMUSIC
 from mta_pipeline.core.midi_features import Parsed, parse_reference
 from mta_pipeline.core.midi_native import native_parse
 from mta_pipeline.core.midi_plausibility import implausibility
-from mta_pipeline.core.pool import Progress, default_workers, map_files
+from mta_pipeline.core.pool import Item, Progress, default_workers, load, map_files
 
 __all__ = ["FeatureResult", "default_workers", "extract_all", "extract_file"]
 PRELOAD = ("mta_pipeline.core.feature_batch", "pretty_midi", "symusic")
@@ -49,11 +48,13 @@ class FeatureResult:
         return self.implausible
 
 
-def extract_file(path: str, backend: str = SYMUSIC) -> FeatureResult:
-    """Never raises for a bad file: the error becomes a reject reason in the caller."""
+def extract_file(item: Item, backend: str = SYMUSIC) -> FeatureResult:
+    """Never raises for a bad file: the error becomes a reject reason in the caller. `item` is a
+    path or `(name, bytes)`; the result's `path` is the path or the name."""
     started = time.perf_counter()
+    path = item if isinstance(item, str) else item[0]
     try:
-        data = Path(path).read_bytes()
+        path, data = load(item)
     except OSError as exc:
         return FeatureResult(path, None, _describe(exc))
     errors: list[str] = []
@@ -88,12 +89,13 @@ def _describe(exc: Exception) -> str:
 
 
 def extract_all(
-    paths: Sequence[str],
+    paths: Sequence[Item],
     workers: int | None = None,
     progress: Progress | None = None,
     backend: str = SYMUSIC,
 ) -> list[FeatureResult]:
-    """Results in the order of `paths`; `progress(done, total)` about every 10% of the files."""
+    """Results in the order of `paths` (paths or `(name, bytes)`); `progress(done, total)`
+    about every 10% of the files."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown MIDI backend {backend!r}: use one of {', '.join(BACKENDS)}")
     extract = functools.partial(extract_file, backend=backend)

@@ -24,7 +24,7 @@ import numpy as np
 import symusic
 from miditok.constants import DEFAULT_TOKENIZER_FILE_NAME
 
-from mta_pipeline.core.pool import Progress, map_files
+from mta_pipeline.core.pool import Item, Progress, load, map_files
 from mta_pipeline.core.token_ids import tokenizer_id
 
 TOKENIZER_NAME = "miditok-REMI-v1"
@@ -215,16 +215,18 @@ class TokenResult:
     error: str | None
 
 
-def tokenize_file(path: str) -> TokenResult:
-    """Never raises for a bad file: the error becomes a reject reason in the caller."""
+def tokenize_file(item: Item) -> TokenResult:
+    """Never raises for a bad file: the error becomes a reject reason in the caller. `item` is a
+    path or `(name, bytes)`."""
+    path = item if isinstance(item, str) else item[0]
     try:
-        return TokenResult(path, tokenize(Path(path).read_bytes()), None)
+        return TokenResult(path, tokenize(load(item)[1]), None)
     except Exception as exc:
         return TokenResult(path, None, f"{type(exc).__name__}: {exc}"[:240])
 
 
 def tokenize_all(
-    paths: Sequence[str], workers: int | None = None, progress: Progress | None = None
+    paths: Sequence[Item], workers: int | None = None, progress: Progress | None = None
 ) -> list[TokenResult]:
     """Token ids of every file, in order, on every core."""
     return map_files(tokenize_file, paths, ("mta_pipeline.core.midi_tokens",), workers, progress)

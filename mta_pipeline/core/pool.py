@@ -12,10 +12,21 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
+# A MIDI file to work on: a path, or `(name, bytes)` already read (the steps read a shard's
+# bytes from the lake in one piece and hand them to the workers).
+Item = str | tuple[str, bytes]
+
+
+def load(item: Item) -> tuple[str, bytes]:
+    """`(name, bytes)` of an item; a path is read here (an OSError is the caller's to report)."""
+    if isinstance(item, tuple):
+        return item
+    return item, Path(item).read_bytes()
 
 
 def default_workers() -> int:
@@ -23,14 +34,14 @@ def default_workers() -> int:
 
 
 def map_files(
-    fn: Callable[[str], T],
-    paths: Sequence[str],
+    fn: Callable[[Item], T],
+    paths: Sequence[Item],
     preload: Sequence[str],
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> list[T]:
-    """`fn` of every path, in order; `progress(done, total)` about every 10% of the files.
-    `fn` must be picklable (a module-level function or a partial of one)."""
+    """`fn` of every item (a path or `(name, bytes)`), in order; `progress(done, total)` about
+    every 10% of the files. `fn` must be picklable (a module-level function or a partial of one)."""
     workers = workers or default_workers()
     total = len(paths)
     step = max(1, total // 10)
