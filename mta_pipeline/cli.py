@@ -28,6 +28,7 @@ from mta_pipeline import config, dotenv_file
 from mta_pipeline.atomic import atomic_write
 
 if TYPE_CHECKING:
+    from mta_pipeline.lake import Lake
     from mta_pipeline.resources.storage import Storage
 
 EXAMPLE_QUERY = """\
@@ -180,6 +181,38 @@ def cmd_catalog_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync_for_query(lake: Lake) -> bool:
+    """Bring the catalog up to date with the lake before a query; False (with one line said)
+    when there is nothing to query. A lake that cannot be read leaves an existing catalog to
+    answer as last synced, with a warning: the query still answers, and says from what."""
+    from mta_pipeline import lake_index
+    from mta_pipeline.lake import LakeError
+
+    path = config.duckdb_path()
+    existed = path.exists() and path.stat().st_size > 0
+    try:
+        # Every table read through (0.2 s at full size): a truncated catalog is rebuilt here,
+        # not found half-way through the user's query.
+        _, report = lake_index.on_synced(path, lake, lambda conn: None, read_through=True)
+    except LakeError as exc:
+        if not existed:
+            raise
+        print(
+            f"mta query: warning: {one_line(exc)}; answering from the catalog {path} as last "
+            "brought up to date",
+            file=sys.stderr,
+        )
+        return True
+    if report.tables == 0:
+        print(
+            f"mta query: the lake at {lake.root} holds no tables yet; run `mta demo` or "
+            "`mta materialize` first.",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def _report_failures(failures: list[str]) -> int:
     print(f"{len(failures)} run(s) failed:", file=sys.stderr)
     for failure in failures:
@@ -200,6 +233,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from mta_pipeline.resources.catalog import is_damaged, open_catalog
 
     sandboxed = not getattr(args, "allow_files", False)  # `mta demo` passes only `sql`
+    _say_catalog_rebuilds()
     lake = Lake(config.lake_url(), config.env(config.MTA_S3_ENDPOINT_URL) or "")
 
     def answer(conn: duckdb.DuckDBPyConnection) -> None:
@@ -215,7 +249,8 @@ def cmd_query(args: argparse.Namespace) -> int:
                 lake_index.lake_views(conn, lake)
                 answer(conn)
         else:
-            lake_index.on_synced(config.duckdb_path(), lake, lambda conn: None)
+            if not _sync_for_query(lake):
+                return 2
             with open_catalog(config.duckdb_path(), read_only=True) as conn:
                 if not lake.is_local:  # `read_parquet('s3://…')` in the SQL reads the lake too
                     conn.register_filesystem(lake.fs())

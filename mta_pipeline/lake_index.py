@@ -37,6 +37,8 @@ T = TypeVar("T")
 DEFAULT_PART = "part"
 # The catalog's own record of which lake file it loaded at which stamp; not a dataset table.
 FILES_TABLE = "_mta_catalog_files"
+# What catalogs before issue 13 recorded instead (a digest per table and shard): dropped.
+OLD_STATE_TABLE = "_mta_catalog_state"
 LEDGER = config.T_YOUTUBE_QUOTA
 
 
@@ -87,6 +89,7 @@ def sync(conn: duckdb.DuckDBPyConnection, lake: Lake) -> SyncReport:
             f'CREATE TABLE IF NOT EXISTS "{FILES_TABLE}" '
             "(relpath VARCHAR PRIMARY KEY, table_name VARCHAR, stamp VARCHAR)"
         )
+        conn.execute(f'DROP TABLE IF EXISTS "{OLD_STATE_TABLE}"')
         for table, files in listings.items():
             report.tables += bool(files)
             held = dict(

@@ -7,7 +7,6 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import duckdb
 import pretty_midi
 import pytest
 
@@ -19,6 +18,7 @@ from mta_pipeline.resources.giantmidi import GiantMidiSource
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline.resources.youtube import YouTubeResource
 from mta_pipeline.runner import materialize
+from mta_pipeline_tests.catalog_db import catalog_db
 from mta_pipeline_tests.conftest import emulated_youtube, isolate_env
 
 
@@ -124,7 +124,7 @@ def test_changing_one_file_reruns_that_shard_only(scraped, corpus):
     assert ("mta_records", shard) in changed and ("mta_parquet", None) in changed
     assert all(p in (shard, None) for _, p in changed), changed
     assert meta[("midi_features", shard)]["parsed"] == 1
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         assert (
             conn.execute("SELECT n_notes FROM midi_features WHERE vid = ?", [vid]).fetchone()[0]
             == 12

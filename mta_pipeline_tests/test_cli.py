@@ -5,11 +5,11 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from mta_pipeline import config
 from mta_pipeline.partitions import SHARD_KEYS
+from mta_pipeline_tests.catalog_db import catalog_db
 
 MTA = str(Path(sys.executable).with_name("mta"))
 
@@ -59,7 +59,7 @@ def test_parallel_processes_on_different_shards_share_duckdb(data_env, corpus):
         assert "lock" not in (got.stderr + got.stdout).lower()
     query = mta("query", "SELECT count(*) AS n, count(DISTINCT shard) AS shards FROM midi_features")
     assert query.returncode == 0
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         assert conn.execute("SELECT count(*) FROM midi_features").fetchone()[0] == len(corpus.good)
     bad = mta("query", "SELECT nonsense FROM midi_features")
     assert bad.returncode == 2 and "nonsense" in bad.stderr and "Traceback" not in bad.stderr

@@ -138,7 +138,7 @@ def test_mta_reads_env_from_the_current_folder(data_env, tmp_path, monkeypatch):
     got = mta("query", "SELECT 1", cwd=tmp_path)
     assert got.returncode == 2
     assert got.stderr == (
-        f"mta query: no DuckDB catalog at {elsewhere / config.DUCKDB_FILE} yet; "
+        f"mta query: the lake at {elsewhere / config.LAKE_DIR} holds no tables yet; "
         "run `mta demo` or `mta materialize` first.\n"
     )
 
@@ -147,7 +147,7 @@ def test_the_environment_wins_over_env(data_env, tmp_path):
     dotenv_file.save_demo_settings(tmp_path, {config.MTA_DATA_DIR: str(tmp_path / "other")})
     got = mta("query", "SELECT 1", cwd=tmp_path)
     assert got.returncode == 2
-    assert f"no DuckDB catalog at {data_env / config.DUCKDB_FILE} " in got.stderr
+    assert f"the lake at {data_env / config.LAKE_DIR} holds no tables yet" in got.stderr
 
 
 @pytest.fixture

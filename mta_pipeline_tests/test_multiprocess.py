@@ -3,12 +3,11 @@
 from collections import Counter
 
 import dagster as dg
-import duckdb
 
-from mta_pipeline import config
 from mta_pipeline.definitions import defs
 from mta_pipeline.partitions import vid_to_shard
 from mta_pipeline.runner import materialize
+from mta_pipeline_tests.catalog_db import catalog_db
 from mta_pipeline_tests.conftest import emulated_youtube
 
 SHARD_ASSETS = ["midi_files", "midi_features", "youtube_videos", "youtube_comments"]
@@ -40,7 +39,7 @@ def test_two_shards_as_separate_multiprocess_runs(data_env, corpus, monkeypatch,
             }
             assert set(SHARD_ASSETS) <= set(pids)  # (asset checks are steps too)
             assert len(set(pids.values())) == len(pids)  # one process per step
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         rows = conn.execute("SELECT shard, count(*) FROM midi_features GROUP BY 1").fetchall()
         scraped = conn.execute("SELECT count(DISTINCT shard) FROM youtube_videos").fetchone()
     expected = Counter(vid_to_shard(v) for v in corpus.good)

@@ -22,7 +22,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 import yaml
 from dagster_graphql import DagsterGraphQLClient
@@ -31,6 +30,7 @@ from mta_pipeline import config
 from mta_pipeline.partitions import vid_to_shard
 from mta_pipeline.resources.scrape_journal import read_ledger
 from mta_pipeline.resources.storage import Storage
+from mta_pipeline_tests.catalog_db import catalog_db
 from mta_pipeline_tests.conftest import emulated_youtube, isolate_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -242,7 +242,7 @@ def test_partitioned_run_launched_over_graphql(tmp_path, corpus, monkeypatch):
                 client, port, location, ["mta_records"], log, tags={"dagster/partition": shard}
             )
 
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as db:
+    with catalog_db() as db:
 
         def rows(sql: str) -> list[tuple]:
             return db.execute(sql).fetchall()

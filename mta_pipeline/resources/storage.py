@@ -296,6 +296,12 @@ class Storage(dg.ConfigurableResource):
             self.catalog_path, self.lake, lambda conn: None, self.lock_timeout_s, read_through=True
         )[1]
 
+    def count(self, table: str, where: dict[str, str] | None = None) -> int:
+        """Rows of a catalog table matching `where`; -1 when the table does not exist."""
+        clause = " AND ".join(f'"{k}" = ?' for k in (where or {})) or "true"
+        sql = f'SELECT count(*) FROM "{table}" WHERE {clause}'
+        return int(self.scalar(sql, list((where or {}).values()), -1))
+
     def scalar(self, sql: str, params: Sequence[object] | None = None, default: object = None):
         """The first value of a read-only query, or `default` when the table is missing."""
 

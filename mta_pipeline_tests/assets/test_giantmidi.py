@@ -1,17 +1,17 @@
 """The GiantMIDI assets, materialized for real into a temporary data dir."""
 
-import duckdb
 import pyarrow.parquet as pq
 
 from mta_pipeline import config
 from mta_pipeline.definitions import defs
 from mta_pipeline.partitions import SHARD_KEYS, assign_shard
 from mta_pipeline.runner import materialize
+from mta_pipeline_tests.catalog_db import catalog_db
 from mta_pipeline_tests.conftest import run_assets
 
 
 def table(sql):
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         return conn.execute(sql).fetchall()
 
 
@@ -76,7 +76,7 @@ def test_unique_vid_check_passes_then_fails_on_a_duplicate(data_env, instance):
         return evals["midi_files_unique_vid"]
 
     assert check_passed() is True
-    with duckdb.connect(str(config.duckdb_path())) as conn:
+    with catalog_db(read_only=False) as conn:
         conn.execute(
             "INSERT INTO midi_files SELECT * REPLACE ('zz' AS shard) FROM midi_files "
             "WHERE shard <> ? LIMIT 1",

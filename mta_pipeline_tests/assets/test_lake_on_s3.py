@@ -7,6 +7,7 @@ from mta_pipeline import config
 from mta_pipeline.definitions import defs
 from mta_pipeline.partitions import SHARD_KEYS
 from mta_pipeline.runner import materialize
+from mta_pipeline_tests.catalog_db import catalog_db
 from mta_pipeline_tests.conftest import emulated_youtube
 
 
@@ -27,7 +28,7 @@ def test_shards_land_on_s3_and_duckdb_reads_them_without_httpfs(
         "SELECT count(*) FROM read_parquet('s3://lake/mta/midi_files/*/*.parquet', "
         "hive_partitioning = true)"
     ).fetchone()[0]
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as catalog:
+    with catalog_db() as catalog:
         assert catalog.execute("SELECT count(*) FROM midi_files").fetchone()[0] == from_s3 > 0
 
 
@@ -53,7 +54,7 @@ def test_the_release_lands_on_s3_in_one_piece_and_duckdb_queries_them(
         "SELECT count(*) FROM 's3://lake/mta/release/data/default/*.parquet'"
     ).fetchone()[0]
     assert len(fs.ls("lake/mta/release/midi")) == n_parquet
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as catalog:
+    with catalog_db() as catalog:
         n_view = catalog.execute("SELECT count(*) FROM dataset").fetchone()[0]
     assert n_tsv == n_parquet == n_view > 0
     assert not [p for p in fs.find("lake/mta") if p.endswith(".tmp")]

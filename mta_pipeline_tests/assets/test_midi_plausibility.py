@@ -6,13 +6,13 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
-import duckdb
 import pretty_midi
 import pytest
 
 from mta_pipeline import config
 from mta_pipeline.core.midi_backends import BACKENDS
 from mta_pipeline.partitions import vid_to_shard
+from mta_pipeline_tests.catalog_db import catalog_db
 from mta_pipeline_tests.conftest import run_assets
 
 SLOW_BPM = 3.58  # a tempo word of 0xFFFFFF µs a beat
@@ -55,7 +55,7 @@ def one_shard_vids(names: list[str]) -> tuple[str, dict[str, str]]:
 
 
 def table(sql: str) -> list[tuple]:
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         return conn.execute(sql).fetchall()
 
 

@@ -23,6 +23,7 @@ from mta_pipeline.core.tsv import TSV_COLUMNS
 from mta_pipeline.definitions import defs
 from mta_pipeline.partitions import SHARD_KEYS
 from mta_pipeline.runner import materialize
+from mta_pipeline_tests.catalog_db import catalog_db
 
 QUIET = {"echo": lambda _: None}
 
@@ -32,7 +33,7 @@ def release(data):
 
 
 def catalog_rows(sql):
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         return conn.execute(sql).fetchall()
 
 

@@ -1,6 +1,5 @@
 """The corpus-wide inputs of the records, materialized: the removal list and stored splits."""
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -11,6 +10,7 @@ from mta_pipeline.definitions import defs
 from mta_pipeline.partitions import SHARD_KEYS
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline.runner import materialize
+from mta_pipeline_tests.catalog_db import catalog_db
 from mta_pipeline_tests.conftest import emulated_youtube
 
 SHARDS = SHARD_KEYS[:4]
@@ -18,7 +18,7 @@ QUIET = {"echo": lambda _: None}
 
 
 def rows(sql):
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         return conn.execute(sql).fetchall()
 
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from mta_pipeline import config
@@ -17,6 +16,7 @@ from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
 from mta_pipeline.partitions import vid_to_shard
 from mta_pipeline.resources.youtube import YouTubeResource
 from mta_pipeline.runner import materialize
+from mta_pipeline_tests.catalog_db import catalog_db
 
 KEY = "AIzaTEST-secret-key-0123456789"
 SCRAPE = "youtube_videos,youtube_comments,youtube_quota"
@@ -42,7 +42,7 @@ def fast_defs(**settings) -> dg.Definitions:
 
 
 def sql(query, params=()):
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         return conn.execute(query, list(params)).fetchall()
 
 
@@ -269,7 +269,7 @@ def test_the_api_key_is_written_nowhere(emulator, tmp_path, shard, monkeypatch, 
     for path in [*Path(tmp_path).rglob("*")]:
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         for (table,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall():
             assert KEY not in json.dumps(conn.execute(f'FROM "{table}"').fetchall(), default=str)
     raw = list((config.data_dir() / config.LAKE_DIR / "raw").rglob("*.jsonl"))

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-import duckdb
 import pretty_midi
 import pytest
 import s3fs
@@ -28,6 +27,7 @@ from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
 from mta_pipeline.partitions import vid_to_shard
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline.runner import materialize
+from mta_pipeline_tests.catalog_db import catalog_db
 from mta_pipeline_tests.conftest import emulated_youtube, run_assets
 
 MTA = str(Path(sys.executable).with_name("mta"))
@@ -60,7 +60,7 @@ def test_sql_ish_names_and_comments_are_data(data_env, instance, monkeypatch, tm
     finally:
         emulator.stop()
     assert outcome.ok, outcome.failures
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         surname, title = conn.execute("SELECT surname, title FROM midi_files").fetchone()
         video_title = conn.execute("SELECT video_title FROM mta_records").fetchone()[0]
         tables = {r[0] for r in conn.execute("SHOW TABLES").fetchall()}
@@ -88,7 +88,7 @@ def test_two_runs_of_the_same_shard_at_once(data_env, corpus):
         assert run.returncode == 0, run.stderr
         assert "lock" not in (run.stdout + run.stderr).lower()
     expected = sum(1 for v in corpus.good if vid_to_shard(v) == shard)
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         rows = conn.execute(
             "SELECT count(*), count(DISTINCT vid) FROM midi_features WHERE shard = ?", [shard]
         ).fetchone()
@@ -137,7 +137,7 @@ def test_s3_gone_mid_export_fails_clearly_and_keeps_the_old_export(
 
 
 def query(sql: str) -> list[tuple]:
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         return conn.execute(sql).fetchall()
 
 

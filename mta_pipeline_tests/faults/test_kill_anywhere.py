@@ -8,12 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pyarrow.parquet as pq
 
 from mta_pipeline import config
 from mta_pipeline.core.tsv import read_tsv, tsv_problems
 from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
+from mta_pipeline_tests.catalog_db import catalog_db
 from mta_pipeline_tests.conftest import isolate_env
 
 MTA = str(Path(sys.executable).with_name("mta"))
@@ -48,7 +48,7 @@ def test_kills_at_any_moment_leave_whole_files_and_a_rerun_completes(tmp_path, c
     finally:
         emulator.stop()
     assert_lake_whole(data / config.LAKE_DIR)
-    with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+    with catalog_db() as conn:
         counts = conn.execute(
             "SELECT (SELECT count(*) FROM midi_features), (SELECT count(*) FROM mta_records), "
             "(SELECT count(*) FROM dataset), "

@@ -9,12 +9,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import duckdb
-
 from mta_pipeline import config
 from mta_pipeline.demo.corpus import generate_corpus
 from mta_pipeline.demo.youtube_emulator import YouTubeEmulator
 from mta_pipeline.partitions import vid_to_shard
+from mta_pipeline_tests.catalog_db import catalog_db
 from mta_pipeline_tests.conftest import isolate_env
 
 MTA = str(Path(sys.executable).with_name("mta"))
@@ -70,7 +69,7 @@ def test_killed_scrape_resumes_without_paying_twice(tmp_path, monkeypatch):
         # Every answered call is replayed from the journal; only a call in flight at the kill
         # (sent, charged, never answered) may be made again.
         assert expected <= emulator.units_used <= expected + 1
-        with duckdb.connect(str(config.duckdb_path()), read_only=True) as conn:
+        with catalog_db() as conn:
             units, distinct = conn.execute(
                 "SELECT sum(units), count(DISTINCT call_id) FROM youtube_quota"
             ).fetchone()

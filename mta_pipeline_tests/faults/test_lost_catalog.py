@@ -1,6 +1,7 @@
 """The DuckDB catalog is derived from the lake: lost, emptied, truncated or overwritten, it is
-rebuilt by the next `mta materialize` (or `mta catalog rebuild`) with every table's rows, and a
-run with nothing due then calls the YouTube API zero times."""
+rebuilt by the next `mta materialize` (at its end, when it brings the catalog up to date), by any
+read of it, or by `mta catalog rebuild`, with every table's rows; runs never read it, so a run
+with nothing due calls the YouTube API zero times either way."""
 
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mta_pipeline import config, schemas
+from mta_pipeline import config
 from mta_pipeline.partitions import vid_to_shard
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline_tests.conftest import emulated_youtube, isolate_env
@@ -85,12 +86,14 @@ def test_any_step_that_opens_a_damaged_catalog_rebuilds_it(built, damage):
 
 
 @pytest.mark.parametrize("damage", [_garbage, _truncate], ids=["garbage", "truncated"])
-def test_mta_query_on_a_damaged_catalog_says_how_to_rebuild_it(built, damage):
-    storage, _, _ = built
+def test_mta_query_rebuilds_a_damaged_catalog_then_answers(built, damage):
+    storage, _, before = built
     damage(storage.catalog_path)
-    got = mta("query", f"SELECT * FROM {config.T_MTA_RECORDS}, {config.T_YOUTUBE_COMMENTS}")
-    assert got.returncode == 2 and got.stderr.count("\n") == 1, got.stderr
-    assert "damaged" in got.stderr and "mta catalog rebuild" in got.stderr
+    got = mta("query", f"SELECT count(*) AS n FROM {config.T_YOUTUBE_COMMENTS}")
+    assert got.returncode == 0, got.stderr
+    assert f"{before[config.T_YOUTUBE_COMMENTS]}" in got.stdout
+    assert got.stderr.count("\n") == 1 and got.stderr.startswith("mta: the DuckDB catalog")
+    assert "damaged" in got.stderr and f"rebuilt {len(before)} tables from the lake" in got.stderr
 
 
 def test_catalog_rebuild_on_demand_lists_every_table(built):
@@ -108,14 +111,17 @@ def test_quota_left_today_comes_from_the_lake_ledger_not_the_catalog(built, monk
     what the lake's ledger says is left today."""
     from datetime import UTC, datetime
 
+    import duckdb
+
     from mta_pipeline.core.quota import pacific_day
     from mta_pipeline.resources.scrape_journal import ledger_today
 
     storage, emulator, _ = built
-    storage.check_catalog()
+    storage.sync_catalog()
     spent = ledger_today(storage, pacific_day(datetime.now(UTC))).spent
     assert spent > 0
-    storage.apply(replace=[(config.T_YOUTUBE_QUOTA, schemas.YOUTUBE_QUOTA.empty_table(), {})])
+    with duckdb.connect(str(storage.catalog_path)) as conn:
+        conn.execute(f"DELETE FROM {config.T_YOUTUBE_QUOTA}")
     monkeypatch.setenv(config.MTA_YOUTUBE_DAILY_QUOTA, str(spent + 3))
     calls = len(emulator.requests)
     got = mta("materialize", "--select", "youtube_videos", "--force", *SHARDS)
@@ -132,6 +138,7 @@ def test_a_catalog_another_process_rebuilt_is_not_rebuilt_again(tmp_path):
 
     storage = Storage(data_dir=str(tmp_path))
     storage.publish(config.T_MTA_REMOVALS, pa.table({"kind": ["vid"], "id": ["a" * 11]}))
+    storage.sync_catalog()
     rebuilt = tmp_path / "rebuilt.duckdb"
     shutil.copy(storage.catalog_path, rebuilt)
     calls = []

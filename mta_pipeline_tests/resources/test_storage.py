@@ -17,7 +17,8 @@ import pyarrow as pa
 import pytest
 
 import mta_pipeline.atomic
-from mta_pipeline.resources.storage import CATALOG_STATE, LakeError, Storage
+from mta_pipeline import config, lake_index, schemas
+from mta_pipeline.resources.storage import LakeError, Storage
 
 TABLE = pa.table({"vid": ["abcdefghijk"], "n": [1]})
 OLD = b"old bytes, whole " * 64
@@ -83,51 +84,24 @@ def test_publish_on_s3_compares_before_writing(tmp_path, s3_endpoint):
     )
     assert storage.publish("t", shard_table([1, 2]), shard="00") is True
     assert storage.publish("t", shard_table([1, 2]), shard="00") is False
-    assert storage.count("t", {"shard": "00"}) == 2
+    assert storage.read(storage.table_path("t", "00")).equals(shard_table([1, 2]))
 
 
 # -- compare-then-write ----------------------------------------------------------------------------
 
 
-def test_publish_writes_only_what_changed_and_repairs_a_catalog_that_lost_rows(tmp_path):
+def test_publish_writes_only_what_changed(tmp_path):
     storage = Storage(data_dir=str(tmp_path))
     path = tmp_path / "lake" / storage.table_path("t", "00")
-
     assert storage.publish("t", shard_table([1, 2]), shard="00") is True
     os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # any rewrite now shows in mtime_ns
     before = path.stat()
     assert storage.publish("t", shard_table([1, 2]), shard="00") is False
     after = path.stat()
     assert (after.st_mtime_ns, after.st_ino) == (before.st_mtime_ns, before.st_ino)
-
     assert storage.publish("t", shard_table([1, 2, 3]), shard="00") is True
     assert storage.read(storage.table_path("t", "00")).equals(shard_table([1, 2, 3]))
-    assert storage.query("SELECT n FROM t ORDER BY n").to_pydict() == {"n": [1, 2, 3]}
-
-    with duckdb.connect(str(storage.catalog_path)) as conn:
-        conn.execute("DELETE FROM t WHERE shard = '00'")
-    assert storage.count("t", {"shard": "00"}) == 0
-    assert storage.publish("t", shard_table([1, 2, 3]), shard="00") is True
-    assert storage.query("SELECT n FROM t ORDER BY n").to_pydict() == {"n": [1, 2, 3]}
-
-
-def test_publish_after_a_failed_catalog_replace_brings_the_catalog_up_to_date(
-    tmp_path, monkeypatch
-):
-    storage = Storage(data_dir=str(tmp_path))
-    assert storage.publish("t", shard_table([1]), shard="00") is True
-
-    def catalog_down(*args, **kwargs):
-        raise OSError("the run died before the catalog replace")
-
-    with monkeypatch.context() as patch:
-        patch.setattr("mta_pipeline.resources.storage._replace", catalog_down)
-        with pytest.raises(OSError):
-            storage.publish("t", shard_table([2]), shard="00")
-    assert storage.read(storage.table_path("t", "00")).equals(shard_table([2]))
-
-    assert storage.publish("t", shard_table([2]), shard="00") is True
-    assert storage.query("SELECT n FROM t").to_pydict() == {"n": [2]}
+    assert not storage.catalog_path.exists()  # runs write the lake only
 
 
 def test_write_if_changed_and_write_local_skip_equal_bytes(tmp_path):
@@ -248,60 +222,99 @@ def test_a_writer_killed_before_the_rename_leaves_the_previous_file_whole(tmp_pa
 # -- the catalog -----------------------------------------------------------------------------------
 
 
-def write_shard(data_dir: str, shard: str, rounds: int, start) -> None:
+# -- the catalog: an index over the lake -----------------------------------------------------------
+
+
+def files_rows(vids: list[str], shard: str = "00") -> pa.Table:
+    return schemas.to_table(config.T_MIDI_FILES, [{"vid": v, "shard": shard} for v in vids])
+
+
+def vids_by_shard(storage: Storage) -> list[tuple[str, str]]:
+    sql = f"SELECT shard, vid FROM {config.T_MIDI_FILES} ORDER BY shard, vid"
+    return [tuple(r.values()) for r in storage.query(sql).to_pylist()]
+
+
+def test_the_catalog_follows_the_lake_written_by_another_machine(tmp_path):
+    """Two data dirs share one lake, as two pods do: each one's catalog answers with what the
+    other wrote; rewritten files replace their rows, deleted files take theirs away."""
+    lake = str(tmp_path / "lake")
+    writer = Storage(data_dir=str(tmp_path / "a"), lake_url=lake)
+    reader = Storage(data_dir=str(tmp_path / "b"), lake_url=lake)
+    writer.publish(config.T_MIDI_FILES, files_rows(["a0", "a1"]), shard="00")
+    writer.publish(config.T_MIDI_FILES, files_rows(["b0"], "01"), shard="01")
+    assert vids_by_shard(reader) == [("00", "a0"), ("00", "a1"), ("01", "b0")]
+
+    writer.publish(config.T_MIDI_FILES, files_rows(["a2"]), shard="00")
+    (tmp_path / "lake" / Storage.table_path(config.T_MIDI_FILES, "01")).unlink()
+    assert vids_by_shard(reader) == [("00", "a2")]
+    assert not writer.catalog_path.exists()  # the writer never needed one
+
+
+def test_a_sync_with_nothing_changed_loads_nothing(tmp_path):
+    storage = Storage(data_dir=str(tmp_path))
+    storage.publish(config.T_MIDI_FILES, files_rows(["a0"]), shard="00")
+    storage.publish(config.T_MTA_REMOVALS, pa.table({"kind": ["vid"], "id": ["x" * 11]}))
+    first = storage.sync_catalog()
+    assert first.loaded == {} and first.tables == 2  # the first sync filled the new catalog
+    storage.publish(config.T_MIDI_FILES, files_rows(["a0"]), shard="00")  # same rows: no write
+    assert not storage.sync_catalog().changed
+    storage.publish(config.T_MIDI_FILES, files_rows(["a9"]), shard="00")
+    assert storage.sync_catalog().loaded == {config.T_MIDI_FILES: 1}
+
+
+def test_a_catalog_edited_by_hand_is_not_what_a_sync_trusts_but_the_lake_stamps_are(tmp_path):
+    """The catalog records each file's stamp; a file replaced with the same size and rows is a
+    new stamp locally (a new modification time), so it is reloaded."""
+    storage = Storage(data_dir=str(tmp_path))
+    storage.publish(config.T_MIDI_FILES, files_rows(["a0"]), shard="00")
+    storage.sync_catalog()
+    path = tmp_path / "lake" / Storage.table_path(config.T_MIDI_FILES, "00")
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    assert storage.sync_catalog().loaded == {config.T_MIDI_FILES: 1}
+
+
+def sync_in_a_loop(data_dir: str, shard: str, rounds: int, start) -> None:
     storage = Storage(data_dir=data_dir)
     start.wait(timeout=120)
     for i in range(rounds):
-        rows = pa.table({"shard": [shard] * 50, "n": list(range(i, i + 50))})
-        storage.apply(replace=[("t", rows, {"shard": shard})])
+        storage.publish(config.T_MIDI_FILES, files_rows([f"{shard}-{i}"], shard), shard=shard)
+        storage.sync_catalog()
 
 
-def test_parallel_writers_in_separate_processes_never_hit_duckdbs_lock(tmp_path):
-    shards, rounds = ["00", "01", "02"], 8
+def test_parallel_processes_syncing_one_catalog_never_hit_duckdbs_lock(tmp_path):
+    shards, rounds = ["00", "01", "02"], 6
     ctx = mp.get_context("spawn")
-    start = ctx.Barrier(len(shards))  # every writer imported and ready: they start together
-    writers = [
-        ctx.Process(target=write_shard, args=(str(tmp_path), s, rounds, start)) for s in shards
+    start = ctx.Barrier(len(shards))  # every process imported and ready: they start together
+    procs = [
+        ctx.Process(target=sync_in_a_loop, args=(str(tmp_path), s, rounds, start)) for s in shards
     ]
-    for w in writers:
-        w.start()
-    for w in writers:
-        w.join(timeout=120)
-    assert [w.exitcode for w in writers] == [0] * len(shards)
-    got = Storage(data_dir=str(tmp_path)).query(
-        "SELECT shard, count(*) AS n, min(n) AS lo FROM t GROUP BY shard ORDER BY shard"
-    )
-    assert got.to_pylist() == [{"shard": s, "n": 50, "lo": rounds - 1} for s in shards]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=180)
+    assert [p.exitcode for p in procs] == [0] * len(shards)
+    got = vids_by_shard(Storage(data_dir=str(tmp_path)))
+    assert got == [(s, f"{s}-{rounds - 1}") for s in shards]
 
 
-def test_apply_adds_new_columns_and_keeps_other_shards_rows(tmp_path):
+def test_a_column_added_by_a_code_change_is_followed_and_other_shards_keep_theirs(tmp_path):
     storage = Storage(data_dir=str(tmp_path))
-    storage.apply(replace=[("t", pa.table({"shard": ["a", "b"], "x": [1, 2]}), {"shard": "a"})])
-    new = pa.table({"shard": ["a"], "x": [3], "y": ["new"]})
-    storage.apply(replace=[("t", new, {"shard": "a"})])
-    rows = storage.query("SELECT shard, x, y FROM t ORDER BY shard").to_pylist()
-    assert rows == [{"shard": "a", "x": 3, "y": "new"}, {"shard": "b", "x": 2, "y": None}]
+    storage.publish(config.T_MIDI_FILES, files_rows(["a0"]), shard="00")
+    storage.publish(config.T_MIDI_FILES, files_rows(["b0"], "01"), shard="01")
+    storage.sync_catalog()
+    with duckdb.connect(str(storage.catalog_path)) as conn:  # the catalog of an older version
+        conn.execute(f"ALTER TABLE {config.T_MIDI_FILES} DROP COLUMN title")
+    storage.publish(config.T_MIDI_FILES, files_rows(["a1"]), shard="00")
+    rows = storage.query(f"SELECT vid, title FROM {config.T_MIDI_FILES} ORDER BY vid")
+    assert rows.to_pylist() == [{"vid": "a1", "title": None}, {"vid": "b0", "title": None}]
 
 
-def test_publish_rebuilds_a_lost_catalog_from_an_unchanged_lake(tmp_path):
-    storage = Storage(data_dir=str(tmp_path))
-    assert storage.publish("t", shard_table([1, 2]), shard="00") is True
-    storage.catalog_path.unlink()  # the lake file is unchanged; the catalog is gone
-    assert storage.publish("t", shard_table([1, 2]), shard="00") is True
-    assert storage.query("SELECT n FROM t ORDER BY n").to_pydict() == {"n": [1, 2]}
-    with duckdb.connect(str(storage.catalog_path)) as conn:  # an older catalog: no digests
-        conn.execute(f'DROP TABLE "{CATALOG_STATE}"')
-    assert storage.publish("t", shard_table([1, 2]), shard="00") is True
-    assert storage.publish("t", shard_table([1, 2]), shard="00") is False
-
-
-def test_a_view_over_a_table_not_rewritten_yet_never_blocks_other_publishes(tmp_path):
+def test_a_view_over_a_table_not_reloaded_yet_never_blocks_other_tables(tmp_path):
     """After a code change adds a column the views read, the catalog's `mta_records` lacks it
-    until its shards are rewritten; publishing any other table meanwhile must still work."""
-    from mta_pipeline import config, schemas
-
+    until its files are reloaded; syncing any other table meanwhile must still work."""
     storage = Storage(data_dir=str(tmp_path))
     storage.publish(config.T_MTA_RECORDS, schemas.MTA_RECORDS.empty_table(), shard="00")
+    storage.sync_catalog()
     with duckdb.connect(str(storage.catalog_path)) as conn:  # the catalog of an older version
         conn.execute("DROP VIEW dataset")
         conn.execute("DROP VIEW dataset_full")
@@ -309,3 +322,31 @@ def test_a_view_over_a_table_not_rewritten_yet_never_blocks_other_publishes(tmp_
     removals = pa.table({"kind": ["vid"], "id": ["a" * 11]})
     assert storage.publish(config.T_MTA_REMOVALS, removals) is True
     assert storage.count(config.T_MTA_REMOVALS) == 1
+
+
+def ledger_part(call_ids: list[str], units: int = 1) -> pa.Table:
+    rows = [{"call_id": c, "units": units, "day_pt": None} for c in call_ids]
+    return pa.Table.from_pylist(
+        [{k: v for k, v in r.items() if k in schemas.YOUTUBE_QUOTA.names} for r in rows],
+        schema=schemas.YOUTUBE_QUOTA,
+    )
+
+
+def test_the_ledger_syncs_new_parts_by_call_id_and_reloads_a_part_rewritten(tmp_path):
+    storage = Storage(data_dir=str(tmp_path))
+    part = f"{config.T_YOUTUBE_QUOTA}/shard=00/day=2026-11-29"
+    storage.write_parquet(f"{part}/a.parquet", ledger_part(["c1", "c2"]))
+    assert storage.count(config.T_YOUTUBE_QUOTA) == 2
+    storage.write_parquet(f"{part}/b.parquet", ledger_part(["c2", "c3"]))  # c2 replayed
+    assert storage.sync_catalog().loaded == {config.T_YOUTUBE_QUOTA: 1}
+    assert storage.count(config.T_YOUTUBE_QUOTA) == 3
+    storage.write_parquet(f"{part}/a.parquet", ledger_part(["c1"]))  # rewritten by hand
+    assert storage.count(config.T_YOUTUBE_QUOTA) == 3  # c1 (a), c2 and c3 (b)
+    (tmp_path / "lake" / part / "b.parquet").unlink()
+    assert storage.count(config.T_YOUTUBE_QUOTA) == 1
+    assert (
+        storage.count(config.T_YOUTUBE_QUOTA)
+        == lake_index.unique_calls(
+            [storage.read(p, schemas.YOUTUBE_QUOTA) for p in storage.ledger_parts()]
+        ).num_rows
+    )
