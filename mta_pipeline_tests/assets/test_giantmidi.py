@@ -3,8 +3,10 @@
 import pyarrow.parquet as pq
 
 from mta_pipeline import config
+from mta_pipeline.core import archive
 from mta_pipeline.definitions import defs
 from mta_pipeline.partitions import SHARD_KEYS, assign_shard
+from mta_pipeline.resources.storage import Storage
 from mta_pipeline.runner import materialize
 from mta_pipeline_tests.catalog_db import catalog_db
 from mta_pipeline_tests.conftest import run_assets
@@ -33,10 +35,14 @@ def test_every_good_file_is_a_row_and_every_bad_member_one_reject(materialized, 
 
     meta = table("SELECT count(*), count(*) FILTER (giant_midi_piano = 1) FROM giantmidi_metadata")
     assert meta[0][1] >= len(corpus.good)
-    extracted = list((data_env / config.MIDI_DIR).rglob("*.mid"))
-    assert len(extracted) == len(files)
-    assert all(p.resolve().is_relative_to(data_env.resolve()) for p in extracted)
-    assert not (data_env.parent / "x.mid").exists()
+    storage = Storage(data_dir=str(data_env))
+    held = {v: b for s in SHARD_KEYS for v, b in storage.read_midi(s).items()}
+    recorded = dict(table("SELECT vid, sha256 FROM midi_files"))
+    assert {v: archive.sha256_hex(b) for v, b in held.items()} == recorded
+    assert {p for (p,) in table("SELECT DISTINCT path FROM midi_files")} == {
+        f"midi/shard={s}/part.parquet" for s in SHARD_KEYS if storage.read_midi(s)
+    }
+    assert not list(data_env.rglob("*.mid"))  # nothing extracted to disk, under any name
 
 
 def test_lake_holds_per_shard_parquet_matching_duckdb(materialized, corpus):
@@ -76,12 +82,9 @@ def test_unique_vid_check_passes_then_fails_on_a_duplicate(data_env, instance):
         return evals["midi_files_unique_vid"]
 
     assert check_passed() is True
-    with catalog_db(read_only=False) as conn:
-        conn.execute(
-            "INSERT INTO midi_files SELECT * REPLACE ('zz' AS shard) FROM midi_files "
-            "WHERE shard <> ? LIMIT 1",
-            [SHARD_KEYS[0]],
-        )
+    storage = Storage(data_dir=str(data_env))  # another run wrote one of its ids into a shard
+    other = storage.read_table(config.T_MIDI_FILES, SHARD_KEYS[1]).slice(0, 1)
+    storage.publish(config.T_MIDI_FILES, other, shard="zz")
     assert check_passed() is False
 
 

@@ -193,7 +193,8 @@ def test_a_corrupt_copy_never_pushes_out_a_valid_file_whatever_the_zip_order(
         ingest(tmp_path / f"order{n}.zip", shard, monkeypatch, instance)
         files = sorted(query("SELECT vid, member, sha256 FROM midi_files"))
         rejects = sorted(query("SELECT member, split_part(reason, ':', 1), vid FROM midi_rejects"))
-        extracted = {p.name: p.read_bytes() for p in (data_env / config.MIDI_DIR).rglob("*.mid")}
+        held = Storage(data_dir=str(data_env)).read_midi(shard)
+        extracted = {f"{vid}.mid": data for vid, data in held.items()}
         results.append((files, rejects, extracted))
     assert results[0] == results[1]
     files, rejects, extracted = results[0]

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mta_pipeline import config
+from mta_pipeline import lake as lake_module  # every lake write goes through lake.atomic_write
 from mta_pipeline.partitions import vid_to_shard
-from mta_pipeline.resources import storage as storage_module
 from mta_pipeline.resources.storage import Storage
 from mta_pipeline.runner import materialize
 from mta_pipeline_tests.assets.test_youtube import fast_defs
@@ -39,7 +39,7 @@ def test_a_full_disk_mid_scrape_never_ledgers_a_call_twice(
     shard = Counter(vid_to_shard(v) for v in corpus.good).most_common(1)[0][0]
     monkeypatch.setattr(youtube_assets, "CHECKPOINT_EVERY", 1)
     monkeypatch.setenv(config.MTA_YOUTUBE_CONCURRENCY, "1")
-    real_write, seen = storage_module.atomic_write, Counter()
+    real_write, seen = lake_module.atomic_write, Counter()
 
     def disk_full_on_second(path, data):
         if fails in str(path):
@@ -50,10 +50,10 @@ def test_a_full_disk_mid_scrape_never_ledgers_a_call_twice(
 
     with emulated_youtube(monkeypatch) as emulator:
         assert materialize(defs, instance, "*midi_files", [shard], echo=lambda _: None).ok
-        monkeypatch.setattr(storage_module, "atomic_write", disk_full_on_second)
+        monkeypatch.setattr(lake_module, "atomic_write", disk_full_on_second)
         failed = materialize(fast_defs(), instance, SCRAPE, [shard], echo=lambda _: None)
         assert not failed.ok and "No space left" in failed.failures[0]
-        monkeypatch.setattr(storage_module, "atomic_write", real_write)
+        monkeypatch.setattr(lake_module, "atomic_write", real_write)
         assert materialize(fast_defs(), instance, SCRAPE, [shard], echo=lambda _: None).ok
         storage = Storage(data_dir=str(data_env))
         ids = _ledger_rows(storage)
@@ -68,7 +68,7 @@ def test_a_journal_holding_calls_twice_ledgers_each_once(data_env, instance, cor
     from mta_pipeline.definitions import defs
 
     shard = Counter(vid_to_shard(v) for v in corpus.good).most_common(1)[0][0]
-    real_write = storage_module.atomic_write
+    real_write = lake_module.atomic_write
 
     def ledger_disk_full(path, data):
         if "youtube_quota/" in str(path):
@@ -77,9 +77,9 @@ def test_a_journal_holding_calls_twice_ledgers_each_once(data_env, instance, cor
 
     with emulated_youtube(monkeypatch) as emulator:
         assert materialize(defs, instance, "*midi_files", [shard], echo=lambda _: None).ok
-        monkeypatch.setattr(storage_module, "atomic_write", ledger_disk_full)
+        monkeypatch.setattr(lake_module, "atomic_write", ledger_disk_full)
         assert not materialize(fast_defs(), instance, SCRAPE, [shard], echo=lambda _: None).ok
-        monkeypatch.setattr(storage_module, "atomic_write", real_write)
+        monkeypatch.setattr(lake_module, "atomic_write", real_write)
         storage = Storage(data_dir=str(data_env))
         journal = storage.journal_path("videos", shard)
         lines = journal.read_bytes()
@@ -132,16 +132,16 @@ def test_a_refusal_whose_ledger_write_fails_is_ledgered_at_the_checkpoint(tmp_pa
 
     storage = Storage(data_dir=str(tmp_path))
     journal = scrape_journal.ScrapeJournal(storage, "00", "run", "videos")
-    real_write = storage_module.atomic_write
+    real_write = lake_module.atomic_write
 
     def ledger_disk_full(path, data):
         if "youtube_quota/" in str(path):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real_write(path, data)
 
-    monkeypatch.setattr(storage_module, "atomic_write", ledger_disk_full)
+    monkeypatch.setattr(lake_module, "atomic_write", ledger_disk_full)
     journal.record(_call("quotaExceeded"))
-    monkeypatch.setattr(storage_module, "atomic_write", real_write)
+    monkeypatch.setattr(lake_module, "atomic_write", real_write)
     journal.checkpoint()
     journal.close()
     assert len(_ledger_rows(storage)) == 1
