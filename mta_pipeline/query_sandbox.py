@@ -45,8 +45,8 @@ def local_lake(lake_url: str) -> Path | None:
 def allowed_folders(lake_url: str) -> list[str]:
     """The lake as DuckDB's `allowed_directories`: a local folder in both spellings (DuckDB
     compares the paths as written, without resolving symbolic links); an `s3://` lake as its
-    prefix with a trailing slash (read through the s3fs filesystem the caller registered), so a
-    sibling prefix (`lake2/`) is not allowed with it."""
+    prefix, read through the s3fs filesystem the caller registered (DuckDB matches whole folders:
+    a sibling prefix such as `lake2/` stays refused, tested)."""
     lake = local_lake(lake_url)
     if lake is None:
         return [lake_url.rstrip("/") + "/"] if lake_url.startswith("s3://") else []

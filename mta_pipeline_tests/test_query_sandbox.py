@@ -42,13 +42,17 @@ def root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def query(root: Path, *args: str, lake_url: str = "") -> subprocess.CompletedProcess:
+def query(
+    root: Path, *args: str, lake_url: str = "", endpoint: str = ""
+) -> subprocess.CompletedProcess:
     """`mta query ARGS` from `root`, with only the data dir (and `lake_url`) set; `{lake}` and
     `{outside}` in the arguments are filled in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MTA_", "GIANTMIDI_"))}
     env[config.MTA_DATA_DIR] = str(root / "data")
     if lake_url:
         env[config.MTA_LAKE_URL] = lake_url
+    if endpoint:
+        env[config.MTA_S3_ENDPOINT_URL] = endpoint
     places = {"lake": root / "data" / config.LAKE_DIR, "outside": root / "outside"}
     argv = [MTA, "query", *(a.format(**places) for a in args)]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=root, env=env)
@@ -156,3 +160,32 @@ def test_an_error_that_only_mentions_a_checksum_is_not_called_damage(root):
     got = query(root, "SELECT checksum FROM midi_files")
     assert got.returncode == 2 and "checksum" in got.stderr
     assert "damaged" not in got.stderr and "rebuild" not in got.stderr
+
+
+def test_an_s3_lake_is_queried_through_s3fs_and_only_its_prefix_is_readable(tmp_path, s3_endpoint):
+    """A new, empty data dir: the catalog is built from the S3 lake, `--lake` reads it in
+    place, and the SQL may read the lake's objects (through the s3fs filesystem registered with
+    DuckDB) but not a sibling prefix of the same bucket."""
+    from mta_pipeline import schemas
+    from mta_pipeline.resources.storage import Storage
+
+    lake = "s3://lake/mta"
+    storage = Storage(data_dir=str(tmp_path / "writer"), lake_url=lake, s3_endpoint_url=s3_endpoint)
+    rows = [{"vid": f"v{i:010d}", "shard": "00", "surname": "Bach"} for i in range(3)]
+    storage.publish(config.T_MIDI_FILES, schemas.to_table(config.T_MIDI_FILES, rows), "00")
+    storage.lake.fs().pipe_file("lake/mta2/secret.txt", SECRET.encode())  # beside the lake
+    (tmp_path / "data").mkdir()
+
+    def ask(*args: str) -> subprocess.CompletedProcess:
+        return query(tmp_path, *args, lake_url=lake, endpoint=s3_endpoint)
+
+    for args in (
+        ("SELECT 40 + count(*) AS n FROM midi_files",),
+        ("--lake", "SELECT 40 + count(*) AS n FROM midi_files"),
+    ):
+        got = ask(*args)
+        assert got.returncode == 0 and "43" in got.stdout, got.stderr
+    got = ask(f"SELECT 40 + count(*) AS n FROM read_parquet('{lake}/midi_files/*/*.parquet')")
+    assert got.returncode == 0 and "43" in got.stdout, got.stderr
+    got = ask("FROM read_text('s3://lake/mta2/secret.txt')")
+    assert_refused(got, "outside the lake")
