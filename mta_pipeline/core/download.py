@@ -174,7 +174,8 @@ def download(
         if _is_ours(exc.filename, dest):  # writing the archive, not reading the source
             raise ArchiveError(
                 f"cannot write the archive under {dest.parent}: {exc.strerror}; free space in "
-                f"(or fix the permissions of) {config.MTA_DATA_DIR}"
+                f"(or fix the permissions of) that folder ({config.MTA_LAKE_URL} for a local "
+                f"lake, {config.MTA_DATA_DIR} for an S3 one)"
             ) from None
         raise ArchiveError(describe_failure(exc, config.GIANTMIDI_ARCHIVE_URL, url)) from None
     except Exception as exc:
