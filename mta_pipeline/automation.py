@@ -20,6 +20,7 @@ from mta_pipeline.core import scrape_plan
 from mta_pipeline.core.download import ArchiveError, source_fingerprint
 from mta_pipeline.core.quota import pacific_day, remaining_units
 from mta_pipeline.core.refresh import ShardScrape, pick_shards
+from mta_pipeline.lake import LakeError
 from mta_pipeline.resources.giantmidi import GiantMidiSource
 from mta_pipeline.resources.scrape_journal import ledger_today
 from mta_pipeline.resources.storage import Storage
@@ -89,7 +90,10 @@ def giantmidi_archive_sensor(
     except ArchiveError as exc:
         return dg.SkipReason(str(exc))
     expected = giantmidi.expected_sha256() or ""
-    recorded = storage.archive_state()  # in the lake: the daemon needs no run's local disk
+    try:
+        recorded = storage.archive_state()  # in the lake: the daemon needs no run's local disk
+    except LakeError as exc:
+        return dg.SkipReason(f"the lake cannot be read: {exc}")
     if (
         recorded is not None
         and recorded["fingerprint"] == fingerprint

@@ -162,8 +162,14 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         # The runs wrote the lake only; this machine's catalog follows now (a lost or damaged
         # one is rebuilt), so `mta query` and a DuckDB client opening mta.duckdb see the result.
         storage = _storage()
-        report = storage.sync_catalog()
-        print(f"catalog {storage.catalog_path}: {report.summary()}")
+        try:
+            print(f"catalog {storage.catalog_path}: {storage.sync_catalog().summary()}")
+        except Exception as exc:  # the runs' outcome stands; `mta query` syncs again
+            print(
+                f"mta materialize: warning: the catalog {storage.catalog_path} was not brought "
+                f"up to date with the lake ({one_line(exc)}); `mta query` will try again",
+                file=sys.stderr,
+            )
         return _report_failures(outcome.failures) if not outcome.ok else 0
 
 
@@ -195,7 +201,7 @@ def _sync_for_query(lake: Lake) -> bool:
         # not found half-way through the user's query.
         _, report = lake_index.on_synced(path, lake, lambda conn: None, read_through=True)
     except LakeError as exc:
-        if not existed:
+        if not existed or not path.exists():
             raise
         print(
             f"mta query: warning: {one_line(exc)}; answering from the catalog {path} as last "
@@ -566,7 +572,7 @@ USER_ERRORS = frozenset(
         ("mta_pipeline.runner", "SelectionError"),
         ("mta_pipeline.resources.catalog", "CatalogDamagedError"),
         ("mta_pipeline.resources.catalog", "CatalogBusyError"),
-        ("mta_pipeline.resources.storage", "LakeError"),
+        ("mta_pipeline.lake", "LakeError"),
         ("builtins", "FileNotFoundError"),
     }
 )

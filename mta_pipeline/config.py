@@ -144,7 +144,7 @@ def data_dir() -> Path:
 
 
 def lake_url() -> str:
-    return env(MTA_LAKE_URL) or str(data_dir() / LAKE_DIR)
+    return (env(MTA_LAKE_URL) or str(data_dir() / LAKE_DIR)).rstrip("/")
 
 
 def duckdb_path() -> Path:

@@ -97,6 +97,8 @@ def sync(conn: duckdb.DuckDBPyConnection, lake: Lake) -> SyncReport:
                     f'SELECT relpath, stamp FROM "{FILES_TABLE}" WHERE table_name = ?', [table]
                 ).fetchall()
             )
+            if files and held and not _exists(conn, table):  # dropped by another client
+                held = {}
             if files == held:
                 continue
             if table == LEDGER:
@@ -133,7 +135,10 @@ def _sync_table(
         if held.get(relpath) == stamp:
             continue
         data = read_table_file(lake, table, relpath)
-        replace_rows(conn, table, data, owned_rows(table, relpath))
+        if replace_rows(conn, table, data, owned_rows(table, relpath)) and held:
+            # A column changed type and was recreated empty: every other file reloads too.
+            _sync_table(conn, lake, table, files, {}, report)
+            return
         report.loaded[table] = report.loaded.get(table, 0) + 1
 
 
@@ -146,22 +151,25 @@ def _sync_ledger(
 ) -> None:
     """Parts are only ever added, so new parts add their calls not yet held; a part rewritten or
     removed (by hand) reloads the whole ledger."""
-    appended_only = all(files.get(p) == s for p, s in held.items())
+    appended_only = _exists(conn, LEDGER) and all(files.get(p) == s for p, s in held.items())
     new = [p for p in files if p not in held] if appended_only else list(files)
     ledger = unique_calls([read_table_file(lake, LEDGER, p) for p in new])
-    if appended_only and _exists(conn, LEDGER):
+    if appended_only:
         conn.register("incoming", ledger)
         try:
+            _add_missing_columns(conn, LEDGER)
             conn.execute(
                 f'INSERT INTO "{LEDGER}" BY NAME SELECT * FROM incoming '
                 f'WHERE call_id NOT IN (SELECT call_id FROM "{LEDGER}")'
             )
         finally:
-            conn.unregister("incoming")
+            with suppress(duckdb.Error):  # an aborted transaction: keep the cause
+                conn.unregister("incoming")
     else:
         replace_rows(conn, LEDGER, ledger, {})
-    report.loaded[LEDGER] = len(new)
-    if not appended_only:
+    if new:
+        report.loaded[LEDGER] = len(new)
+    if held.keys() - files.keys():
         report.dropped[LEDGER] = len(held.keys() - files.keys())
 
 
@@ -222,30 +230,37 @@ def _delete(conn: duckdb.DuckDBPyConnection, table: str, where: dict[str, str]) 
 
 def replace_rows(
     conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table, where: dict[str, str]
-) -> None:
+) -> bool:
     """The rows matching `where` become `data`, less the columns the catalog omits (created
-    from `data`'s schema if needed; a schema a code change grew is followed)."""
+    from `data`'s schema if needed; a schema a code change grew is followed). True when a column
+    changed type and was recreated empty for every other row."""
     data = data.drop_columns(list(schemas.CATALOG_OMITS.get(table, ())))
     conn.register("incoming", data)
     try:
         conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS FROM incoming LIMIT 0')
-        _add_missing_columns(conn, table)
+        recreated = _add_missing_columns(conn, table)
         conn.execute(f'DELETE FROM "{table}" WHERE {_where(where)}', list(where.values()))
         conn.execute(f'INSERT INTO "{table}" BY NAME FROM incoming')
     finally:
-        conn.unregister("incoming")
+        with suppress(duckdb.Error):  # an aborted transaction: keep the cause
+            conn.unregister("incoming")
+    return recreated
 
 
-def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Follow the schema after a code change: new columns are added; a column whose type changed
-    (a struct that gained a field) is replaced, empty for the files not yet reloaded."""
+    (a struct that gained a field) is replaced, empty until its files are reloaded. True when a
+    column was replaced."""
     have = {r[0]: r[1] for r in conn.execute(f'DESCRIBE "{table}"').fetchall()}
+    replaced = False
     for name, type_, *_ in conn.execute("DESCRIBE FROM incoming").fetchall():
         if name in have and have[name] == type_:
             continue
         if name in have:
             conn.execute(f'ALTER TABLE "{table}" DROP COLUMN "{name}"')
+            replaced = True
         conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {type_}')
+    return replaced
 
 
 def create_views(conn: duckdb.DuckDBPyConnection, changed: set[str] | None = None) -> None:

@@ -248,3 +248,16 @@ def test_a_bug_is_not_disguised_as_a_user_mistake():
 
     with pytest.raises(RuntimeError, match="a bug"):
         cli.run(argparse.Namespace(func=fail, command="materialize"))
+
+
+def test_an_unreachable_lake_is_one_line_and_exit_2(data_env, tmp_path, monkeypatch):
+    """A lake `mta` cannot reach (a server down, a wrong endpoint) is the user's to fix: one line
+    naming the location, no traceback."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv(config.MTA_LAKE_URL, "s3://nobucket/lake")
+    monkeypatch.setenv(config.MTA_S3_ENDPOINT_URL, "http://127.0.0.1:9")  # nothing listens
+    got = mta("query", "SELECT 1", cwd=tmp_path)
+    assert got.returncode == 2, got.stderr
+    assert got.stderr.count("\n") == 1 and "Traceback" not in got.stderr
+    assert got.stderr.startswith("mta query: cannot list s3://nobucket/lake/")

@@ -91,12 +91,12 @@ def _midi_files(storage: Storage, records: pa.Table) -> dict[str, FolderFile]:
     def shard_bytes(shard: str) -> dict[str, bytes]:
         return storage.read_midi(shard)
 
-    def reader(vid: str, shard: str) -> Callable[[], bytes]:
+    def reader(vid: str, shard: str, sha: str) -> Callable[[], bytes]:
         def read() -> bytes:
             data = shard_bytes(shard).get(vid)
-            if data is None:
+            if data is None or hashlib.sha256(data).hexdigest() != sha:
                 raise dg.Failure(
-                    f"the MIDI file of {vid} (shard {shard}) is missing from "
+                    f"the MIDI file of {vid} (shard {shard}) is missing or changed in "
                     f"{storage.uri(storage.midi_relpath(shard))}: materialize midi_files for "
                     f"shard {shard} again."
                 )
@@ -105,7 +105,7 @@ def _midi_files(storage: Storage, records: pa.Table) -> dict[str, FolderFile]:
         return read
 
     return {
-        midi_path(vid): FolderFile(sha, reader(vid, shard))
+        midi_path(vid): FolderFile(sha, reader(vid, shard, sha))
         for vid, shard, sha in zip(
             records.column("vid").to_pylist(),
             records.column("shard").to_pylist(),

@@ -60,10 +60,6 @@ class FolderFile:
     def of_bytes(cls, data: bytes) -> FolderFile:
         return cls(hashlib.sha256(data).hexdigest(), lambda: data)
 
-    @classmethod
-    def of_path(cls, path: Path, sha256: str) -> FolderFile:
-        return cls(sha256, path.read_bytes)
-
 
 def read_manifest(storage: Storage, name: str) -> dict[str, str]:
     body = storage.read_bytes(f"{name}/{MANIFEST}")

@@ -3,7 +3,7 @@
 Every call is appended and fsynced to a local journal
 (`<data dir>/journal/<endpoint>/<shard>.jsonl`) the moment its answer arrives. At each checkpoint
 the raw bodies (`<lake>/raw/youtube/…`, a new part per checkpoint: object stores cannot
-append), then the shard's state (lake files, then its catalog rows in one transaction), then the
+append), then the shard's state (its lake files), then the
 quota ledger part (`<lake>/youtube_quota/shard=<k>/day=<Pacific date>/<part>.parquet`) are
 written, and only then is the journal emptied. A run killed anywhere in between leaves its paid
 answers in the journal; the next run of the shard replays those that are not in the ledger yet
@@ -160,8 +160,8 @@ class ScrapeJournal:
                 self._write_ledger([call])
 
     def checkpoint(self, *states: ShardState) -> bool:
-        """State files, raw bodies and ledger part to the lake, then the catalog; then the journal
-        is emptied. Nothing is written when no call was made and no state changed; returns True
+        """Raw bodies, state files and the ledger part to the lake; then the journal is
+        emptied. Nothing is written when no call was made and no state changed; returns True
         when something was."""
         with self._lock:
             calls, self._calls = self._calls, []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -27,6 +28,7 @@ import dagster as dg
 import duckdb
 import fsspec
 import pyarrow as pa
+from filelock import FileLock
 
 from mta_pipeline import config, lake_index, schemas
 from mta_pipeline.atomic import atomic_write
@@ -204,9 +206,11 @@ class Storage(dg.ConfigurableResource):
         """What `giantmidi_archive` last put in the lake (fingerprint, size, sha256), or None."""
         body = self.read_bytes(ARCHIVE_STATE_RELPATH)
         try:
-            return json.loads(body) if body else None
+            state = json.loads(body) if body else None
         except ValueError:
             return None  # a damaged state: the archive is fetched again
+        keys = {"fingerprint", "size", "sha256"}
+        return state if isinstance(state, dict) and keys <= state.keys() else None
 
     def archive_in_lake(self, state: dict) -> bool:
         """Whether the lake holds the archive `state` describes (by its size)."""
@@ -258,26 +262,32 @@ class Storage(dg.ConfigurableResource):
         if self.lake.is_local:
             return Path(self.filesystem()[1]) / ARCHIVE_RELPATH
         cached = self.archive_cache_path(state["sha256"])
-        if cached.exists() and cached.stat().st_size == state["size"]:
-            return cached
         cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(f".{cached.name}.partial")
-        fs, root = self.filesystem()
-        try:
-            fs.get_file(f"{root}/{ARCHIVE_RELPATH}", str(partial))
-        except Exception as exc:
-            partial.unlink(missing_ok=True)
-            raise LakeError(
-                f"cannot read {self.uri(ARCHIVE_RELPATH)} into {cached}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        if _file_sha256(partial) != state["sha256"]:
-            partial.unlink(missing_ok=True)
-            raise LakeError(
-                f"{self.uri(ARCHIVE_RELPATH)} does not match its recorded sha256: materialize "
-                "giantmidi_archive again."
-            )
-        partial.replace(cached)
+        # Runs sharing this data dir download it once: the others wait for the lock, then find
+        # the copy. A copy is only ever renamed into place whole and verified, so one there is
+        # this version (its name is its sha256).
+        with FileLock(f"{cached}.lock", timeout=self.lock_timeout_s):
+            if cached.exists() and cached.stat().st_size == state["size"]:
+                return cached
+            partial = cached.with_name(f".{cached.name}.{uuid.uuid4().hex}.partial")
+            fs, root = self.filesystem()
+            try:
+                fs.get_file(f"{root}/{ARCHIVE_RELPATH}", str(partial))
+                if _file_sha256(partial) != state["sha256"]:
+                    raise LakeError(
+                        f"{self.uri(ARCHIVE_RELPATH)} does not match its recorded sha256: "
+                        "materialize giantmidi_archive again."
+                    )
+                partial.replace(cached)
+            except LakeError:
+                raise
+            except Exception as exc:
+                raise LakeError(
+                    f"cannot read {self.uri(ARCHIVE_RELPATH)} into {cached}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            finally:
+                partial.unlink(missing_ok=True)
         return cached
 
     # -- the catalog: a local index over the lake ------------------------------------------------

@@ -350,3 +350,70 @@ def test_the_ledger_syncs_new_parts_by_call_id_and_reloads_a_part_rewritten(tmp_
             [storage.read(p, schemas.YOUTUBE_QUOTA) for p in storage.ledger_parts()]
         ).num_rows
     )
+
+
+def test_a_ledger_column_a_code_change_added_is_followed_on_append(tmp_path):
+    storage = Storage(data_dir=str(tmp_path))
+    part = f"{config.T_YOUTUBE_QUOTA}/shard=00/day=2026-11-29"
+    storage.write_parquet(f"{part}/a.parquet", ledger_part(["c1"]))
+    assert storage.count(config.T_YOUTUBE_QUOTA) == 1
+    with duckdb.connect(str(storage.catalog_path)) as conn:  # the catalog of an older version
+        conn.execute(f"ALTER TABLE {config.T_YOUTUBE_QUOTA} DROP COLUMN run_id")
+    storage.write_parquet(f"{part}/b.parquet", ledger_part(["c2"]))
+    assert storage.count(config.T_YOUTUBE_QUOTA) == 1 + 1
+    assert "run_id" in storage.query(f"FROM {config.T_YOUTUBE_QUOTA}").column_names
+
+
+def test_a_column_whose_type_changed_is_reloaded_from_every_file(tmp_path):
+    """A code change turns a column's type: the catalog recreates it empty, so files that were
+    not rewritten are reloaded too, not left with nulls until a rebuild."""
+
+    def sized(vid: str, shard: str, size: int) -> pa.Table:
+        rows = [{"vid": vid, "shard": shard, "size_bytes": size}]
+        return schemas.to_table(config.T_MIDI_FILES, rows)
+
+    storage = Storage(data_dir=str(tmp_path))
+    storage.publish(config.T_MIDI_FILES, sized("a0", "00", 5), shard="00")
+    storage.publish(config.T_MIDI_FILES, sized("b0", "01", 9), shard="01")
+    storage.sync_catalog()
+    with duckdb.connect(str(storage.catalog_path)) as conn:  # the catalog of an older version
+        conn.execute(f"ALTER TABLE {config.T_MIDI_FILES} ALTER COLUMN size_bytes TYPE VARCHAR")
+    storage.publish(config.T_MIDI_FILES, sized("a1", "00", 7), shard="00")  # only shard 00
+    rows = storage.query(f"SELECT vid, size_bytes FROM {config.T_MIDI_FILES} ORDER BY vid")
+    assert rows.to_pylist() == [{"vid": "a1", "size_bytes": 7}, {"vid": "b0", "size_bytes": 9}]
+
+
+def fetch_archive(data_dir: str, lake: str, endpoint: str, start) -> None:
+    import hashlib
+
+    storage = Storage(data_dir=data_dir, lake_url=lake, s3_endpoint_url=endpoint)
+    start.wait(timeout=120)
+    path = storage.local_archive()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == storage.archive_state()["sha256"]
+
+
+def test_runs_sharing_a_data_dir_fetch_the_archive_once_and_whole(tmp_path, s3_endpoint):
+    """Several runs (one data dir, an S3 lake, an empty cache) ask for the archive at once: each
+    gets a whole, verified copy; none sees another's half-written download."""
+    import hashlib
+
+    lake = "s3://lake/mta"
+    storage = Storage(data_dir=str(tmp_path), lake_url=lake, s3_endpoint_url=s3_endpoint)
+    body = os.urandom(8 << 20)
+    local = tmp_path / "fetched.zip"
+    local.write_bytes(body)
+    state = {"fingerprint": {}, "size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    storage.put_archive(local, state)
+    ctx = mp.get_context("spawn")
+    start = ctx.Barrier(4)
+    procs = [
+        ctx.Process(target=fetch_archive, args=(str(tmp_path), lake, s3_endpoint, start))
+        for _ in range(4)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=180)
+    assert [p.exitcode for p in procs] == [0] * 4
+    leftovers = [p.name for p in (tmp_path / config.ARCHIVE_DIR).iterdir()]
+    assert sorted(leftovers) == sorted([f"{state['sha256']}.zip", f"{state['sha256']}.zip.lock"])
