@@ -32,7 +32,7 @@ def test_missing_archive_setting_is_one_clear_line(data_env, monkeypatch):
     [
         (["materialize", "--shard", "99"], "unknown shard(s) ['99']"),
         (["materialize", "--select", "no_such_asset"], "bad --select 'no_such_asset'"),
-        (["query", "SELECT 1"], "no DuckDB catalog at"),
+        (["query", "SELECT 1"], "holds no tables yet; run `mta demo` or `mta materialize` first"),
     ],
 )
 def test_user_mistakes_exit_2_without_a_stack_trace(data_env, args, message):

@@ -85,7 +85,7 @@ def test_a_new_data_dir_reads_the_archive_and_midi_bytes_from_the_lake(
         data_dir=str(tmp_path / "files"), lake_url="s3://lake/mta", s3_endpoint_url=s3_endpoint
     )
     state = storage.archive_state()
-    assert [p.name for p in (tmp_path / "files" / "archive").iterdir()] == [
+    assert [p.name for p in (tmp_path / "files" / "archive").glob("*.zip")] == [
         f"{state['sha256']}.zip"
     ]
     assert in_new_dir("features", "midi_features")
