@@ -80,3 +80,15 @@ def missing_settings(deployed: Any, expected: Any, where: str) -> list[str]:
     if deployed != expected:
         return [f"{where} is {deployed!r}; the repo's dagster.yaml has {expected!r}"]
     return []
+
+
+def set_at(node: Any, path: str, value: Any) -> None:
+    """Set the value at a dotted path (`services.daemon.volumes.0`) of parsed YAML, in place:
+    how the tests break a copy of a file."""
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value

@@ -26,6 +26,7 @@ from mta_pipeline_tests.deploy.files import (
     load_yaml,
     missing_settings,
     repo_instance,
+    set_at,
     unknown_settings,
 )
 
@@ -182,14 +183,7 @@ def _set(path: str, value: Any, file: int = 0) -> Callable[[Files], None]:
     """A mutation: set the value at a dotted path of one of the three files."""
 
     def mutate(files: Files) -> None:
-        *parents, last = path.split(".")
-        node: Any = files[file]
-        for key in parents:
-            node = node[int(key)] if isinstance(node, list) else node[key]
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
+        set_at(files[file], path, value)
 
     return mutate
 

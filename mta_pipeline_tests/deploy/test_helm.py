@@ -23,6 +23,7 @@ from mta_pipeline_tests.deploy.files import (
     load_yaml,
     pinned_versions,
     repo_instance,
+    set_at,
     unknown_settings,
 )
 
@@ -147,14 +148,7 @@ def test_helm_values_pass_every_check():
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     def mutate(values: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node: Any = values
-        for key in parents:
-            node = node[int(key)] if isinstance(node, list) else node[key]
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
+        set_at(values, path, value)
 
     return mutate
 
