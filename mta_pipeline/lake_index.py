@@ -179,7 +179,10 @@ def read_table_file(lake: Lake, table: str, relpath: str) -> pa.Table:
     try:
         if body is None:
             raise FileNotFoundError("removed while being read")
-        return pq.read_table(io.BytesIO(body), schema=schemas.SCHEMAS[table])
+        schema = schemas.SCHEMAS[table]
+        omit = schemas.CATALOG_OMITS.get(table, ())  # the token ids: most of midi_tokens' bytes
+        columns = [name for name in schema.names if name not in omit]
+        return pq.read_table(io.BytesIO(body), schema=schema, columns=columns)
     except Exception as exc:
         raise LakeError(
             f"cannot load {lake.uri(relpath)} into the catalog: it is not a readable {table} "
@@ -234,7 +237,8 @@ def replace_rows(
     """The rows matching `where` become `data`, less the columns the catalog omits (created
     from `data`'s schema if needed; a schema a code change grew is followed). True when a column
     changed type and was recreated empty for every other row."""
-    data = data.drop_columns(list(schemas.CATALOG_OMITS.get(table, ())))
+    omit = schemas.CATALOG_OMITS.get(table, ())
+    data = data.drop_columns([c for c in omit if c in data.column_names])
     conn.register("incoming", data)
     try:
         conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS FROM incoming LIMIT 0')
@@ -320,16 +324,17 @@ def on_synced(
 
 def lake_views(conn: duckdb.DuckDBPyConnection, lake: Lake) -> list[str]:
     """Views named like the catalog's tables (and its views) that read the lake's Parquet where
-    it is, on every query: `read_parquet` over each table's globs, through s3fs on S3. The
-    ledger view keeps one row per `call_id`, as the catalog does. Returns the tables found."""
+    it is, on every query: `read_parquet` over each table's files (listed once, here), through
+    s3fs on S3. The ledger view keeps one row per `call_id`, as the catalog does. Returns the
+    tables found."""
     if not lake.is_local:
         conn.register_filesystem(lake.fs())
     found = []
     for table in schemas.SCHEMAS:
-        patterns = [p for p in table_patterns(table) if lake.glob(p)]
-        if not patterns:
+        files = table_files(lake, table)  # listed once here: DuckDB's glob through fsspec would
+        if not files:  # list an S3 lake one folder level a request, on every query
             continue
-        globs = ", ".join(_quote(lake.uri(p)) for p in patterns)
+        globs = ", ".join(_quote(lake.uri(p)) for p in files)
         omit = schemas.CATALOG_OMITS.get(table, ())
         exclude = f" EXCLUDE ({', '.join(json.dumps(c) for c in omit)})" if omit else ""
         source = f"read_parquet([{globs}], union_by_name = true, hive_partitioning = false)"
