@@ -214,8 +214,7 @@ class Storage(dg.ConfigurableResource):
 
     def archive_in_lake(self, state: dict) -> bool:
         """Whether the lake holds the archive `state` describes (by its size)."""
-        fs, root = self.filesystem()
-        path = f"{root}/{ARCHIVE_RELPATH}"
+        fs, path = self.lake.fs(), self.lake.path(ARCHIVE_RELPATH)
         return fs.exists(path) and fs.size(path) == state["size"]
 
     def archive_cache_path(self, sha256: str) -> Path:
@@ -226,8 +225,7 @@ class Storage(dg.ConfigurableResource):
     def put_archive(self, local: Path, state: dict) -> str:
         """Put the fetched archive (`local`, verified) into the lake, then its state; returns the
         lake URI. A local lake takes it by rename (it was fetched beside it); S3 by upload."""
-        fs, root = self.filesystem()
-        target = f"{root}/{ARCHIVE_RELPATH}"
+        fs, target = self.lake.fs(), self.lake.path(ARCHIVE_RELPATH)
         try:
             if self.lake.is_local:
                 if Path(local) != Path(target):
@@ -246,7 +244,7 @@ class Storage(dg.ConfigurableResource):
         """Where a download goes first: the lake's own file for a local lake (no second copy),
         a cache file for S3."""
         if self.lake.is_local:
-            return Path(self.filesystem()[1]) / ARCHIVE_RELPATH
+            return Path(self.lake.path(ARCHIVE_RELPATH))
         return self.local(config.ARCHIVE_DIR, config.ARCHIVE_FILE)
 
     def local_archive(self) -> Path:
@@ -260,7 +258,7 @@ class Storage(dg.ConfigurableResource):
                 "giantmidi_archive first."
             )
         if self.lake.is_local:
-            return Path(self.filesystem()[1]) / ARCHIVE_RELPATH
+            return Path(self.lake.path(ARCHIVE_RELPATH))
         cached = self.archive_cache_path(state["sha256"])
         cached.parent.mkdir(parents=True, exist_ok=True)
         # Runs sharing this data dir download it once: the others wait for the lock, then find
@@ -270,9 +268,8 @@ class Storage(dg.ConfigurableResource):
             if cached.exists() and cached.stat().st_size == state["size"]:
                 return cached
             partial = cached.with_name(f".{cached.name}.{uuid.uuid4().hex}.partial")
-            fs, root = self.filesystem()
             try:
-                fs.get_file(f"{root}/{ARCHIVE_RELPATH}", str(partial))
+                self.lake.fs().get_file(self.lake.path(ARCHIVE_RELPATH), str(partial))
                 if _file_sha256(partial) != state["sha256"]:
                     raise LakeError(
                         f"{self.uri(ARCHIVE_RELPATH)} does not match its recorded sha256: "
